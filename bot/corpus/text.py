@@ -1,0 +1,110 @@
+"""Text hygiene and identifiers shared by every parser and by search.
+
+Digest text is untrusted: invisible characters (zero-width spaces, bidi overrides, BOMs) break
+search and can hide instructions from a human reader, so they are removed before anything is
+stored. Everything is stored as Unicode NFC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+# Format (Cf) and control (Cc) characters, except the whitespace that carries structure.
+_KEEP_CONTROLS = {"\n", "\t"}
+
+
+def clean_text(text: str) -> str:
+    """NFC-normalize and drop invisible/control characters; CRLF and CR become LF."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFC", text)
+    return "".join(
+        ch
+        for ch in text
+        if ch in _KEEP_CONTROLS or unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs")
+    )
+
+
+def squash_spaces(text: str) -> str:
+    """Collapse runs of whitespace (including newlines) to single spaces."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def join_hard_wrapped(lines: list[str]) -> str:
+    """Join the hard-wrapped lines of one paragraph into one line.
+
+    A line ending in a hyphen after a letter joins the next without a space, so a compound split
+    at the wrap ("multi-" / "modal") comes back as "multi-modal", not "multi- modal".
+    """
+    joined = ""
+    for line in (line.strip() for line in lines):
+        if not line:
+            continue
+        if not joined:
+            joined = line
+        elif re.search(r"[^\W\d_]-$", joined):
+            joined += line
+        else:
+            joined += " " + line
+    return squash_spaces(joined)
+
+
+_ARXIV_NEW = r"(?P<new>\d{4}\.\d{4,5})"
+_ARXIV_OLD = r"(?P<old>[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})"
+_ARXIV_RE = re.compile(
+    r"(?:arxiv\s*:\s*|arxiv\.org/(?:abs|pdf|html)/)?"
+    rf"(?:{_ARXIV_NEW}|{_ARXIV_OLD})(?P<version>v\d+)?(?:\.pdf)?",
+    re.IGNORECASE,
+)
+
+
+def parse_arxiv_id(text: str) -> tuple[str, str | None] | None:
+    """The arXiv id and version in any written form, or None.
+
+    Accepts `2407.12773`, `2407.12773v1`, `arXiv:2407.12773`, `https://arxiv.org/abs/2407.12773v2`,
+    `http://arxiv.org/pdf/2408.00874.pdf`, and old-style ids such as `hep-th/9901001v3`.
+    The version ("v1") is returned separately: it is a property of the paper, not another paper.
+    """
+    match = _ARXIV_RE.search(text.strip())
+    if not match:
+        return None
+    arxiv_id = match.group("new") or match.group("old").lower()
+    version = match.group("version")
+    return arxiv_id, version.lower() if version else None
+
+
+_ARXIV_PREFIX_RE = re.compile(
+    r"^(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/|arxiv\s*:\s*)", re.IGNORECASE
+)
+_ARXIV_WHOLE_RE = re.compile(
+    rf"^(?:{_ARXIV_NEW}|{_ARXIV_OLD})(?P<version>v\d+)?(?:\.pdf)?/?$", re.IGNORECASE
+)
+
+
+def parse_arxiv_id_exact(text: str) -> tuple[str, str | None] | None:
+    """Like parse_arxiv_id, but only when the whole string is an id or an arXiv URL.
+
+    Used to tell "look this paper up" from a search query that merely contains numbers.
+    """
+    stripped = _ARXIV_PREFIX_RE.sub("", text.strip().split("?")[0].split("#")[0])
+    match = _ARXIV_WHOLE_RE.match(stripped)
+    if not match:
+        return None
+    version = match.group("version")
+    return match.group("new") or match.group("old").lower(), version.lower() if version else None
+
+
+def title_key(title: str) -> str:
+    """A title reduced to what identifies it: case, punctuation, spacing and width ignored."""
+    folded = unicodedata.normalize("NFKC", title).casefold()
+    return re.sub(r"[\W_]+", "", folded)
+
+
+def title_hash(title: str) -> str:
+    """Short stable hash of a title's key: the identity of a paper known only by its title."""
+    return hashlib.sha1(title_key(title).encode("utf-8")).hexdigest()[:12]
+
+
+def text_sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,54 @@
+"""All configuration, read once from the environment and `.env` into one object.
+
+Everything that can be configured lives here so that a newcomer has one place to look;
+code receives a `Settings` instance and never reads `os.environ` itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # Storage
+    db_path: Path = Field(Path("paperbot.db"), alias="PAPERBOT_DB")
+
+    # Search by meaning
+    embeddings: Literal["local", "openai", "off"] = Field("local", alias="PAPERBOT_EMBEDDINGS")
+    embeddings_base_url: str | None = Field(None, alias="PAPERBOT_EMBEDDINGS_BASE_URL")
+    embeddings_model: str = Field("text-embedding-3-small", alias="PAPERBOT_EMBEDDINGS_MODEL")
+
+    # LLM (any OpenAI-compatible endpoint)
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
+    model: str = Field("gpt-4o-mini", alias="PAPERBOT_MODEL")
+    llm_timeout_s: float = Field(60.0, alias="PAPERBOT_LLM_TIMEOUT")
+    llm_deadline_s: float = Field(600.0, alias="PAPERBOT_LLM_DEADLINE")
+    llm_max_attempts: int = Field(4, alias="PAPERBOT_LLM_MAX_ATTEMPTS")
+    llm_concurrency: int = Field(4, alias="PAPERBOT_LLM_CONCURRENCY")
+    context_window: int = Field(16000, alias="PAPERBOT_CONTEXT_WINDOW")
+    max_output_tokens: int = Field(1024, alias="PAPERBOT_MAX_OUTPUT_TOKENS")
+    price_prompt_per_mtok: float = Field(0.15, alias="PAPERBOT_PRICE_PROMPT_PER_MTOK")
+    price_completion_per_mtok: float = Field(0.60, alias="PAPERBOT_PRICE_COMPLETION_PER_MTOK")
+    daily_token_budget: int | None = Field(None, alias="PAPERBOT_DAILY_TOKEN_BUDGET")
+    guild_daily_token_budget: int | None = Field(None, alias="PAPERBOT_GUILD_DAILY_TOKEN_BUDGET")
+
+    # Discord
+    discord_token: SecretStr | None = Field(None, alias="DISCORD_TOKEN")
+    max_attachment_bytes: int = Field(5_000_000, alias="PAPERBOT_MAX_ATTACHMENT_BYTES")
+
+    # Corpus
+    default_corpus_dir: Path = Field(Path("../shared/corpus"), alias="PAPERBOT_CORPUS_DIR")
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment and `.env`, with explicit overrides (CLI flags) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
