@@ -106,5 +106,10 @@ def title_hash(title: str) -> str:
     return hashlib.sha1(title_key(title).encode("utf-8")).hexdigest()[:12]
 
 
+def paper_key(arxiv_id: str | None, title_hash_value: str) -> str:
+    """The public identity of a paper: its arXiv id, or `t-<title hash>` when it has none."""
+    return arxiv_id or f"t-{title_hash_value}"
+
+
 def text_sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

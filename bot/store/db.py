@@ -70,14 +70,22 @@ class Database:
     async def _new_connection(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
-        await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            # fails here, not later, when the file is not a database
+            async with conn.execute("SELECT count(*) FROM sqlite_master") as cursor:
+                await cursor.fetchall()
+        except BaseException:
+            await conn.close()  # its worker thread would otherwise keep the process alive
+            raise
         return conn
 
     async def _migrate(self) -> None:
         assert self._writer is not None
-        current = (await (await self._writer.execute("PRAGMA user_version")).fetchone())[0]
+        async with self._writer.execute("PRAGMA user_version") as cursor:
+            current = (await cursor.fetchone())[0]
         newest = schema_version()
         if current > newest:
             raise DatabaseError(

@@ -1,0 +1,123 @@
+"""Keyword search over the `papers_fts` FTS5 index, ranked by BM25 with the title weighted up.
+
+Why bigrams: FTS5's word tokenizer sees a run of Chinese or Korean as one long "word", and a
+trigram index finds nothing for the one- and two-character queries that are most common in CJK
+(`模型`, `검색`). So CJK runs are written into the index as overlapping bigrams plus the run's
+last character ("模型训练" -> "模型 型训 训练 练"), and a CJK query is searched by its
+bigrams (a quoted one as a phrase). Any CJK query length then works with one index, and Latin text keeps the porter word
+tokenizer. Measured in benchmarks/ingest_search.py.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.store import Database
+
+_CJK_RUN = re.compile(
+    "[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+"
+)
+_WORD = re.compile(r"\w+")
+_QUOTED = re.compile(r'"([^"]+)"')
+
+# BM25 column weights: title, authors, abstract, summaries.
+BM25_WEIGHTS = (10.0, 3.0, 2.0, 1.0)
+
+# Words too common to help a ranked OR query; dropping them keeps posting lists short.
+STOPWORDS = frozenset(
+    """a an and are as at be by can do does for from has have how i in into is it its of on or
+    our that the their this to was we what when where which who why with you your paper papers
+    about any there these those than then they them""".split()
+)
+
+
+def _bigrams(run: str) -> list[str]:
+    return [run[i : i + 2] for i in range(len(run) - 1)] + [run[-1]]
+
+
+def index_text(text: str | None) -> str:
+    """Text as it is written into the index: CJK runs expanded to bigrams."""
+    if not text:
+        return ""
+    return _CJK_RUN.sub(lambda m: " " + " ".join(_bigrams(m.group())) + " ", text)
+
+
+def _fts_string(token_text: str) -> str:
+    return '"' + token_text.replace('"', '""') + '"'
+
+
+def _term_query(chunk: str) -> list[str]:
+    """FTS5 terms for one piece of user text: words, and CJK runs as bigram phrases."""
+    terms = []
+    for match in _WORD.finditer(chunk):
+        word = match.group()
+        for piece in re.split(f"({_CJK_RUN.pattern})", word):
+            if not piece:
+                continue
+            if _CJK_RUN.fullmatch(piece):
+                if len(piece) == 1:
+                    terms.append(_fts_string(piece) + "*")  # starts a bigram, or ends a run
+                else:
+                    # Each bigram on its own: a CJK question is a sentence, and Korean words
+                    # carry particles ("평가를"), so requiring the whole run would find nothing.
+                    terms.extend(_fts_string(b) for b in _bigrams(piece)[:-1])
+            elif piece.lower() not in STOPWORDS:
+                terms.append(_fts_string(piece))
+    return terms
+
+
+def _phrase_tokens(chunk: str) -> list[str]:
+    """Index tokens of a quoted phrase, in order, stopwords kept: the phrase must match as written."""
+    tokens = []
+    for word in _WORD.findall(chunk):
+        for piece in re.split(f"({_CJK_RUN.pattern})", word):
+            if not piece:
+                continue
+            if _CJK_RUN.fullmatch(piece) and len(piece) > 1:
+                tokens.extend(_bigrams(piece)[:-1])
+            else:
+                tokens.append(piece)
+    return tokens
+
+
+def build_match_query(query: str) -> str | None:
+    """An FTS5 MATCH expression for free text; None when the query has nothing searchable.
+
+    Every user term is quoted, so FTS5 syntax characters (`"*():^-`) are searched as text and
+    never raise. Quoted phrases are required (AND); the remaining words are ranked (OR).
+    """
+    phrases = []
+    for match in _QUOTED.finditer(query):
+        tokens = _phrase_tokens(match.group(1))
+        if tokens:
+            phrases.append(_fts_string(" ".join(tokens)))
+    rest = _QUOTED.sub(" ", query)
+    terms = list(dict.fromkeys(_term_query(rest)))
+    if not terms and not phrases:
+        # a query of stopwords only ("what is it") still searches for them
+        terms = [_fts_string(w) for w in _WORD.findall(rest)]
+    parts = []
+    if phrases:
+        parts.append(" AND ".join(phrases))
+    if terms:
+        parts.append("(" + " OR ".join(terms) + ")")
+    return " AND ".join(parts) if parts else None
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    paper_id: int
+    score: float  # higher is better (negated BM25)
+
+
+async def lexical_search(db: Database, query: str, limit: int = 10) -> list[LexicalHit]:
+    match = build_match_query(query)
+    if match is None:
+        return []
+    rows = await db.fetchall(
+        "SELECT rowid, bm25(papers_fts, ?, ?, ?, ?) AS rank FROM papers_fts "
+        "WHERE papers_fts MATCH ? ORDER BY rank LIMIT ?",
+        (*BM25_WEIGHTS, match, limit),
+    )
+    return [LexicalHit(row[0], -row[1]) for row in rows]

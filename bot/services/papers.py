@@ -1,0 +1,171 @@
+"""Papers as readers see them: find one by any reference, show everything known, count the library.
+
+No Discord imports here: the chat commands, the console and the CLI all call these functions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from rapidfuzz import fuzz, process
+
+from bot.corpus.text import paper_key, parse_arxiv_id_exact, title_hash
+from bot.store import Database
+
+# How alike a title must be (rapidfuzz WRatio, 0-100) to be taken as the paper meant.
+FUZZY_TITLE_CUTOFF = 88
+
+
+class PaperNotFound(LookupError):
+    """No paper matches the reference; the message says what was looked for."""
+
+
+@dataclass
+class SummaryView:
+    lang: str
+    kind: str
+    source: str  # digest name, or "paperbot:<model>" for summaries paperbot wrote
+    text: str
+    model: str | None = None
+
+
+@dataclass
+class PaperDetail:
+    id: int
+    key: str
+    arxiv_id: str | None
+    arxiv_version: str | None
+    title: str
+    authors: list[str]
+    abstract: str | None
+    published: str | None
+    votes: int | None
+    topics: list[str]
+    links: list[dict]
+    digests: list[dict]
+    summaries: list[SummaryView] = field(default_factory=list)
+
+    @property
+    def url(self) -> str | None:
+        return f"https://arxiv.org/abs/{self.arxiv_id}" if self.arxiv_id else None
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["url"] = self.url
+        return data
+
+
+async def resolve_paper(db: Database, ref: str) -> int:
+    """The paper id for an arXiv id in any written form, a `t-` key, an exact or a fuzzy title."""
+    ref = ref.strip()
+    if not ref:
+        raise PaperNotFound("give an arXiv id or a title")
+    parsed = parse_arxiv_id_exact(ref)
+    if parsed:
+        paper_id = await db.fetchval("SELECT id FROM papers WHERE arxiv_id = ?", (parsed[0],))
+        if paper_id is None:
+            raise PaperNotFound(f"no paper with arXiv id {parsed[0]} in the library")
+        return paper_id
+    if ref.startswith("t-") and len(ref) == 14:
+        paper_id = await db.fetchval(
+            "SELECT id FROM papers WHERE title_hash = ? ORDER BY id LIMIT 1", (ref[2:],)
+        )
+        if paper_id is not None:
+            return paper_id
+    paper_id = await db.fetchval(
+        "SELECT id FROM papers WHERE title_hash = ? ORDER BY arxiv_id IS NULL, id LIMIT 1",
+        (title_hash(ref),),
+    )
+    if paper_id is not None:
+        return paper_id
+    titles = {row[0]: row[1] for row in await db.fetchall("SELECT id, title FROM papers")}
+    best = process.extractOne(ref, titles, scorer=fuzz.WRatio, score_cutoff=FUZZY_TITLE_CUTOFF)
+    if best is None:
+        raise PaperNotFound(f"no paper matches {ref!r}: try `paperbot search {ref}`")
+    return best[2]
+
+
+async def paper_detail(db: Database, paper_id: int) -> PaperDetail:
+    row = await db.fetchone("SELECT * FROM papers WHERE id = ?", (paper_id,))
+    if row is None:
+        raise PaperNotFound(f"no paper with id {paper_id}")
+    topics = [
+        r[0]
+        for r in await db.fetchall(
+            "SELECT topic FROM paper_topics WHERE paper_id = ? ORDER BY topic", (paper_id,)
+        )
+    ]
+    links = [
+        {"kind": r[0], "url": r[1]}
+        for r in await db.fetchall(
+            "SELECT kind, url FROM paper_links WHERE paper_id = ? ORDER BY kind, url", (paper_id,)
+        )
+    ]
+    digests = [
+        {"name": r[0], "date": r[1], "format": r[2]}
+        for r in await db.fetchall(
+            "SELECT d.name, d.digest_date, d.format FROM paper_digests pd "
+            "JOIN digests d ON d.id = pd.digest_id WHERE pd.paper_id = ? ORDER BY d.digest_date, d.id",
+            (paper_id,),
+        )
+    ]
+    summaries = [
+        SummaryView(
+            lang=r["lang"],
+            kind=r["kind"],
+            source=r["digest_name"] or f"paperbot:{r['model']}",
+            text=r["text"],
+            model=r["model"],
+        )
+        for r in await db.fetchall(
+            "SELECT s.lang, s.kind, s.text, s.model, d.name AS digest_name FROM summaries s "
+            "LEFT JOIN digests d ON d.id = s.digest_id WHERE s.paper_id = ? ORDER BY s.id",
+            (paper_id,),
+        )
+    ]
+    return PaperDetail(
+        id=row["id"],
+        key=paper_key(row["arxiv_id"], row["title_hash"]),
+        arxiv_id=row["arxiv_id"],
+        arxiv_version=row["arxiv_version"],
+        title=row["title"],
+        authors=json.loads(row["authors"]),
+        abstract=row["abstract"],
+        published=row["published"],
+        votes=row["votes"],
+        topics=topics,
+        links=links,
+        digests=digests,
+        summaries=summaries,
+    )
+
+
+async def library_stats(db: Database) -> dict:
+    """Counts for `paperbot stats`: what is in the library."""
+    count = lambda sql: db.fetchval(sql, default=0)  # noqa: E731 - a local shorthand
+    by_lang = {
+        r[0]: r[1]
+        for r in await db.fetchall("SELECT lang, count(*) FROM summaries GROUP BY lang ORDER BY 2 DESC")
+    }
+    by_kind = {
+        r[0]: r[1]
+        for r in await db.fetchall("SELECT kind, count(*) FROM summaries GROUP BY kind ORDER BY 2 DESC")
+    }
+    digests = [
+        {"name": r[0], "format": r[1], "date": r[2], "papers": r[3], "ingested_at": r[4]}
+        for r in await db.fetchall(
+            "SELECT name, format, digest_date, paper_count, ingested_at FROM digests ORDER BY id"
+        )
+    ]
+    return {
+        "papers": await count("SELECT count(*) FROM papers"),
+        "papers_with_arxiv_id": await count("SELECT count(*) FROM papers WHERE arxiv_id IS NOT NULL"),
+        "papers_with_abstract": await count("SELECT count(*) FROM papers WHERE abstract IS NOT NULL"),
+        "summaries": await count("SELECT count(*) FROM summaries"),
+        "summaries_by_lang": by_lang,
+        "summaries_by_kind": by_kind,
+        "topics": await count("SELECT count(DISTINCT topic) FROM paper_topics"),
+        "digests": len(digests),
+        "digest_files": digests,
+    }
