@@ -16,8 +16,12 @@ _KEEP_CONTROLS = {"\n", "\t"}
 
 
 def clean_text(text: str) -> str:
-    """NFC-normalize and drop invisible/control characters; CRLF and CR become LF."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    """NFC-normalize and drop invisible/control characters; CRLF and CR become LF.
+
+    U+FFFD goes too: in these digests it marks a multi-byte character that an upstream
+    pipeline cut in half, never content.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufffd", "")
     text = unicodedata.normalize("NFC", text)
     return "".join(
         ch

@@ -65,20 +65,18 @@ async def exact_hits(db: Database, query: str) -> list[int]:
 
 
 async def search(db: Database, query: str, *, limit: int = 10, mode: str = "lexical") -> list[SearchHit]:
+    """Exact hits first, then keyword-ranked hits (the hybrid modes arrive with the vector index)."""
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
     exact = await exact_hits(db, query) if query.strip() else []
     lexical = await lexical_search(db, query, limit=max(limit, 50))
-    hits = [SearchHit(pid, 1.0, {"lexical": None}, exact=True) for pid in exact]
-    seen = set(exact)
-    for rank, hit in enumerate(lexical, start=1):
-        for exact_hit in hits:
-            if exact_hit.paper_id == hit.paper_id:
-                exact_hit.ranks["lexical"] = rank
-        if hit.paper_id in seen:
-            continue
-        seen.add(hit.paper_id)
-        hits.append(SearchHit(hit.paper_id, hit.score, {"lexical": rank}))
+    ranked = {hit.paper_id: rank for rank, hit in enumerate(lexical, start=1)}
+    hits = [SearchHit(pid, 1.0, {"lexical": ranked.get(pid)}, exact=True) for pid in exact]
+    hits += [
+        SearchHit(hit.paper_id, hit.score, {"lexical": ranked[hit.paper_id]})
+        for hit in lexical
+        if hit.paper_id not in exact
+    ]
     return hits[:limit]
 
 

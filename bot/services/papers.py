@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz, process, utils
 
 from bot.corpus.text import paper_key, parse_arxiv_id_exact, title_hash
 from bot.store import Database
@@ -80,7 +80,9 @@ async def resolve_paper(db: Database, ref: str) -> int:
     if paper_id is not None:
         return paper_id
     titles = {row[0]: row[1] for row in await db.fetchall("SELECT id, title FROM papers")}
-    best = process.extractOne(ref, titles, scorer=fuzz.WRatio, score_cutoff=FUZZY_TITLE_CUTOFF)
+    best = process.extractOne(
+        ref, titles, scorer=fuzz.WRatio, processor=utils.default_process, score_cutoff=FUZZY_TITLE_CUTOFF
+    )
     if best is None:
         raise PaperNotFound(f"no paper matches {ref!r}: try `paperbot search {ref}`")
     return best[2]

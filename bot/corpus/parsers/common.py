@@ -51,17 +51,3 @@ def split_authors(text: str) -> tuple[list[str], bool]:
 def strip_markdown_emphasis(text: str) -> str:
     """`**bold**` and `__bold__` markers removed."""
     return re.sub(r"(\*\*|__)(.+?)\1", r"\2", text).strip()
-
-
-# Characters whose simplified and traditional forms differ, pairwise (same position).
-_SIMPLIFIED = "这个们来为会与对学体说时开发实现问题进过经数据种资机网络应该图处计练训测试验结构语视觉并从后将让当点无变层认识类优质标准频历亿万传统术记忆场区范杂读单简检较识"
-_TRADITIONAL = "這個們來為會與對學體說時開發實現問題進過經數據種資機網絡應該圖處計練訓測試驗結構語視覺並從後將讓當點無變層認識類優質標準頻歷億萬傳統術記憶場區範雜讀單簡檢較識"
-_SIMPLIFIED_ONLY = set(_SIMPLIFIED) - set(_TRADITIONAL)
-_TRADITIONAL_ONLY = set(_TRADITIONAL) - set(_SIMPLIFIED)
-
-
-def chinese_lang_tag(text: str) -> str:
-    """`zh-Hant` when the text is written in traditional characters, else `zh`."""
-    simplified = sum(ch in _SIMPLIFIED_ONLY for ch in text)
-    traditional = sum(ch in _TRADITIONAL_ONLY for ch in text)
-    return "zh-Hant" if traditional > simplified else "zh"

@@ -1,0 +1,271 @@
+"""Ingest throughput and keyword-search latency at 100,000 papers, each beside its baseline.
+
+    python benchmarks/ingest_search.py [--papers 100000] [--repeat 20]
+
+1. Generates a synthetic corpus (seeded, so every run is the same): digests in the
+   "topic-table-abstracts" format (English title and abstract, Chinese translation) and the
+   "hf-daily-papers" format (Korean highlights), 1,000 papers per digest.
+2. Ingest: the real pipeline (parse, merge, write, keyword index) into a fresh database, beside a
+   bare `sqlite3` `executemany` of the same paper and summary rows in one transaction (the
+   practical limit for getting those rows into SQLite). Target: ingest >= 25% of the bare rate.
+3. Search: p50/p95 of `paperbot search` (exact lookups + BM25 over the bigram index) over a fixed
+   query set in English, Chinese and Korean, beside a naive `LIKE '%q%'` scan over the same
+   text. Target: p95 < 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.corpus.ingest import ingest_bytes  # noqa: E402
+from bot.retrieval.search import search  # noqa: E402
+from bot.store import Database  # noqa: E402
+
+PAPERS_PER_DIGEST = 1000
+KOREAN_SHARE = 10  # every 10th digest is a Korean HF daily list
+
+ENGLISH_TERMS = (
+    "model learning neural network transformer attention diffusion language vision multimodal "
+    "segmentation detection benchmark dataset training inference reasoning agent robot policy "
+    "graph retrieval generation video image audio speech medical protein molecule physics "
+    "optimization gradient convergence sparse quantization distillation pruning alignment "
+    "reinforcement reward preference safety robustness adversarial privacy federated efficient "
+    "scalable latent embedding contrastive self-supervised pretraining finetuning instruction "
+    "hallucination evaluation token context memory long-context planning navigation 3d nerf "
+    "gaussian splatting point cloud depth pose tracking clustering kernel bayesian causal"
+).split()
+CHINESE_CHARS = (
+    "模型学习神经网络注意力扩散语言视觉多模态分割检测基准数据集训练推理智能体机器人策略图检索生成视频"
+    "图像音频语音医学蛋白质分子物理优化梯度收敛稀疏量化蒸馏剪枝对齐强化奖励偏好安全鲁棒对抗隐私联邦高效"
+    "可扩展潜在嵌入对比自监督预训练微调指令幻觉评估上下文记忆规划导航点云深度姿态跟踪聚类核贝叶斯因果"
+    "我们提出了一种新的方法该在上实验结果表明其显著优于现有的并且能够进行"
+)
+KOREAN_WORDS = (
+    "모델 학습 신경망 트랜스포머 주의 확산 언어 시각 멀티모달 분할 검출 벤치마크 데이터셋 훈련 추론 "
+    "에이전트 로봇 정책 그래프 검색 생성 비디오 이미지 오디오 음성 의료 단백질 최적화 경사 수렴 양자화 "
+    "증류 정렬 강화 보상 선호 안전 견고성 프라이버시 효율적 임베딩 대조 사전학습 미세조정 지시 환각 평가 "
+    "우리는 새로운 방법을 제안합니다 실험 결과 기존 방법보다 성능이 향상되었습니다"
+).split()
+
+QUERIES = [
+    "diffusion model",
+    "medical image segmentation",
+    "reinforcement learning reward",
+    "efficient long-context memory",
+    "gaussian splatting pose",
+    "quantization distillation pruning",
+    "模型",
+    "检索",
+    "医学图像分割",
+    "我们提出了一种新的蒸馏方法",
+    "모델",
+    "검색",
+    "의료 이미지 분할",
+    "강화 학습 보상 모델",
+    "self-supervised \"point cloud\"",
+    'weird "syntax* (chars): ^-',
+]
+
+
+def _sentence(rng: random.Random, words: list[str], length: int) -> str:
+    return " ".join(rng.choices(words, k=length))
+
+
+def _chinese(rng: random.Random, length: int) -> str:
+    return "".join(rng.choices(CHINESE_CHARS, k=length)) + "。"
+
+
+def synthetic_paper(rng: random.Random, number: int) -> dict:
+    arxiv_id = f"{2400 + number // 90000:04d}.{number % 90000 + 10000:05d}"
+    title = _sentence(rng, ENGLISH_TERMS, rng.randint(5, 12)).capitalize() + f" {number}"
+    abstract = ". ".join(_sentence(rng, ENGLISH_TERMS, rng.randint(12, 25)) for _ in range(6)) + "."
+    authors = [f"Author{rng.randint(1, 50000)} Name{rng.randint(1, 5000)}" for _ in range(rng.randint(2, 8))]
+    return {
+        "arxiv_id": arxiv_id,
+        "title": title,
+        "abstract": abstract,
+        "authors": authors,
+        "published": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        "zh": _chinese(rng, rng.randint(120, 260)),
+        "ko": _sentence(rng, KOREAN_WORDS, rng.randint(30, 60)) + ".",
+    }
+
+
+def _wrap(text: str, width: int = 80) -> str:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "\n".join(lines + [line])
+
+
+def topic_abstracts_digest(papers: list[dict]) -> str:
+    rows = [
+        f"|**{p['published']}**|**{p['title']}**|{p['authors'][0]} et.al.|"
+        f"[{p['arxiv_id']}v1](http://arxiv.org/abs/{p['arxiv_id']}v1)|null|"
+        for p in papers
+    ]
+    entries = [
+        f"##### **{p['title']}**\n{p['arxiv_id']}v1 by {', '.join(p['authors'])}\n\n"
+        f"{_wrap(p['abstract'])}\n\n摘要：{p['zh']}\n"
+        for p in papers
+    ]
+    return (
+        "\n### LLM\n|Publish Date|Title|Authors|Homepage|Code|\n"
+        "| :---: | :---: | :---: | :---: | :---: |\n"
+        + "\n".join(rows)
+        + "\n\n#### Abstracts\n"
+        + "\n".join(entries)
+    )
+
+
+def hf_daily_digest(papers: list[dict], date: str) -> str:
+    entries = [
+        f"### [{p['title']}](https://arxiv.org/abs/{p['arxiv_id']})\n\n"
+        f"![](https://example.invalid/{p['arxiv_id']}.png)\n\nVote: {len(p['authors'])}\n\n"
+        f"Authors: {', '.join(p['authors'])}\n\n"
+        f"- **What's New**: {p['ko']}\n- **Technical Details**: {p['ko']}\n"
+        f"- **Performance Highlights**: {p['ko']}\n"
+        for p in papers
+    ]
+    return f"## Daily Papers ({date})\n\n" + "\n".join(entries)
+
+
+def build_corpus(total: int) -> tuple[list[bytes], list[dict]]:
+    rng = random.Random(20241124)
+    papers = [synthetic_paper(rng, n) for n in range(total)]
+    digests = []
+    for start in range(0, total, PAPERS_PER_DIGEST):
+        chunk = papers[start : start + PAPERS_PER_DIGEST]
+        index = start // PAPERS_PER_DIGEST
+        if index % KOREAN_SHARE == KOREAN_SHARE - 1:
+            text = hf_daily_digest(chunk, f"2024-08-{index % 28 + 1:02d}")
+        else:
+            text = topic_abstracts_digest(chunk)
+        digests.append(text.encode("utf-8"))
+    return digests, papers
+
+
+async def measure_ingest(digests: list[bytes], db_path: Path) -> tuple[float, int]:
+    async with await Database.open(db_path) as db:
+        started = time.perf_counter()
+        for number, data in enumerate(digests):
+            report = await ingest_bytes(db, data, f"synthetic_{number:04d}.md")
+            if report.error:
+                raise SystemExit(f"synthetic digest {number} failed: {report.error}")
+        elapsed = time.perf_counter() - started
+        count = await db.fetchval("SELECT count(*) FROM papers")
+    return elapsed, count
+
+
+def measure_bare_insert(papers: list[dict], db_path: Path) -> float:
+    """The same paper and summary rows, straight into tables of the same shape."""
+    paper_rows, summary_rows = [], []
+    for number, p in enumerate(papers):
+        korean = (number // PAPERS_PER_DIGEST) % KOREAN_SHARE == KOREAN_SHARE - 1
+        paper_rows.append((
+            number + 1, p["arxiv_id"], p["title"], json.dumps(p["authors"]),
+            None if korean else p["abstract"], p["published"],
+        ))
+        summary_rows.append((number + 1, "ko" if korean else "zh", p["ko"] if korean else p["zh"]))
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE papers (id INTEGER PRIMARY KEY, arxiv_id TEXT UNIQUE, title TEXT, "
+        "authors TEXT, abstract TEXT, published TEXT)"
+    )
+    conn.execute("CREATE TABLE summaries (id INTEGER PRIMARY KEY, paper_id INTEGER, lang TEXT, text TEXT)")
+    started = time.perf_counter()
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO papers VALUES (?, ?, ?, ?, ?, ?)", paper_rows)
+    conn.executemany("INSERT INTO summaries (paper_id, lang, text) VALUES (?, ?, ?)", summary_rows)
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+async def measure_search(db_path: Path, repeat: int) -> list[float]:
+    timings = []
+    async with await Database.open(db_path) as db:
+        for query in QUERIES:  # warm the page cache once
+            await search(db, query, limit=10)
+        for _ in range(repeat):
+            for query in QUERIES:
+                started = time.perf_counter()
+                await search(db, query, limit=10)
+                timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def measure_like(db_path: Path, repeat: int) -> list[float]:
+    conn = sqlite3.connect(db_path)
+    timings = []
+    for _ in range(max(1, repeat // 10)):
+        for query in QUERIES:
+            pattern = f"%{query}%"
+            started = time.perf_counter()
+            conn.execute(
+                "SELECT id FROM papers WHERE title LIKE ?1 OR abstract LIKE ?1 OR id IN "
+                "(SELECT paper_id FROM summaries WHERE text LIKE ?1) LIMIT 10",
+                (pattern,),
+            ).fetchall()
+            timings.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--papers", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+
+    print(f"generating {args.papers:,} synthetic papers ...", flush=True)
+    digests, papers = build_corpus(args.papers)
+    megabytes = sum(map(len, digests)) / 1e6
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        ingest_s, stored = asyncio.run(measure_ingest(digests, tmp_path / "paperbot.db"))
+        bare_s = measure_bare_insert(papers, tmp_path / "bare.db")
+        search_ms = asyncio.run(measure_search(tmp_path / "paperbot.db", args.repeat))
+        like_ms = measure_like(tmp_path / "paperbot.db", args.repeat)
+
+    ingest_rate, bare_rate = stored / ingest_s, len(papers) / bare_s
+    print(f"\ncorpus: {len(digests)} digests, {megabytes:.0f} MB, {stored:,} papers stored")
+    print(f"ingest (parse + merge + write + index): {ingest_rate:,.0f} papers/s ({ingest_s:.1f} s)")
+    print(f"bare sqlite3 executemany, same rows:    {bare_rate:,.0f} papers/s ({bare_s:.2f} s)")
+    print(f"ingest / bare = {ingest_rate / bare_rate:.1%}  (target >= 25%)")
+    print(
+        f"search over {len(QUERIES)} queries x {args.repeat}: p50 {percentile(search_ms, 0.5):.1f} ms, "
+        f"p95 {percentile(search_ms, 0.95):.1f} ms  (target p95 < 20 ms)"
+    )
+    print(
+        f"naive LIKE scan:                        p50 {percentile(like_ms, 0.5):.1f} ms, "
+        f"p95 {percentile(like_ms, 0.95):.1f} ms"
+    )
+    print(f"search p95 speed-up over LIKE: {percentile(like_ms, 0.95) / percentile(search_ms, 0.95):.0f}x")
+
+
+if __name__ == "__main__":
+    main()
