@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import sqlite3
@@ -78,18 +79,48 @@ QUERIES = [
 ]
 
 
+FUNCTION_WORDS = "the of and to a in we for is on that with by this are as an from our which be".split()
+SYLLABLES = "ka ri to mo na shi lu ve pa xe zo qui fen dar bel cor tis gam hol rex".split()
+
+
+def _pseudo_words(rng: random.Random, count: int) -> list[str]:
+    """A long tail of made-up technical words: real abstracts are not 150 words deep."""
+    words = set()
+    while len(words) < count:
+        words.add("".join(rng.choices(SYLLABLES, k=rng.randint(2, 4))))
+    return sorted(words)
+
+
+def _zipf_weights(count: int) -> list[float]:
+    return [1.0 / (rank ** 1.1) for rank in range(1, count + 1)]
+
+
 def _sentence(rng: random.Random, words: list[str], length: int) -> str:
     return " ".join(rng.choices(words, k=length))
+
+
+def _english(rng: random.Random, length: int, tail: list[str], tail_weights: list[float]) -> str:
+    """English-like text: function words, common ML terms, and a Zipf-distributed long tail."""
+    out = []
+    for _ in range(length):
+        roll = rng.random()
+        if roll < 0.35:
+            out.append(rng.choice(FUNCTION_WORDS))
+        elif roll < 0.6:
+            out.append(rng.choice(ENGLISH_TERMS))
+        else:
+            out.append(rng.choices(tail, cum_weights=tail_weights)[0])
+    return " ".join(out)
 
 
 def _chinese(rng: random.Random, length: int) -> str:
     return "".join(rng.choices(CHINESE_CHARS, k=length)) + "。"
 
 
-def synthetic_paper(rng: random.Random, number: int) -> dict:
+def synthetic_paper(rng: random.Random, number: int, tail: list[str], tail_weights: list[float]) -> dict:
     arxiv_id = f"{2400 + number // 90000:04d}.{number % 90000 + 10000:05d}"
-    title = _sentence(rng, ENGLISH_TERMS, rng.randint(5, 12)).capitalize() + f" {number}"
-    abstract = ". ".join(_sentence(rng, ENGLISH_TERMS, rng.randint(12, 25)) for _ in range(6)) + "."
+    title = _english(rng, rng.randint(5, 12), tail, tail_weights).capitalize() + f" {number}"
+    abstract = ". ".join(_english(rng, rng.randint(12, 25), tail, tail_weights) for _ in range(6)) + "."
     authors = [f"Author{rng.randint(1, 50000)} Name{rng.randint(1, 5000)}" for _ in range(rng.randint(2, 8))]
     return {
         "arxiv_id": arxiv_id,
@@ -147,7 +178,9 @@ def hf_daily_digest(papers: list[dict], date: str) -> str:
 
 def build_corpus(total: int) -> tuple[list[bytes], list[dict]]:
     rng = random.Random(20241124)
-    papers = [synthetic_paper(rng, n) for n in range(total)]
+    tail = _pseudo_words(rng, 20_000)
+    weights = list(itertools.accumulate(_zipf_weights(len(tail))))
+    papers = [synthetic_paper(rng, n, tail, weights) for n in range(total)]
     digests = []
     for start in range(0, total, PAPERS_PER_DIGEST):
         chunk = papers[start : start + PAPERS_PER_DIGEST]

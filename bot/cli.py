@@ -146,7 +146,7 @@ async def cmd_show(args, settings: Settings, db: Database) -> int:
         ("topics", ", ".join(detail.topics) or "—"),
         ("votes", str(detail.votes) if detail.votes is not None else "—"),
         ("links", " ".join(link["url"] for link in detail.links) or "—"),
-        ("digests", ", ".join(f"{d['name']} ({d['date']})" for d in detail.digests)),
+        ("digests", ", ".join(f"{d['name']} ({d['date'] or 'undated'})" for d in detail.digests)),
     ]
     for label, value in facts:
         out.print(f"[dim]{label:>9}[/] {value}", highlight=False)

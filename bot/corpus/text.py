@@ -9,10 +9,29 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import unicodedata
 
-# Format (Cf) and control (Cc) characters, except the whitespace that carries structure.
-_KEEP_CONTROLS = {"\n", "\t"}
+
+def _invisible_ranges() -> str:
+    """A regex character class of every Cc, Cf, Co and Cs code point except newline and tab."""
+    ranges, start, previous = [], None, None
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        hidden = ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs")
+        if hidden and start is None:
+            start = code
+        if not hidden and start is not None:
+            ranges.append(f"\\U{start:08x}-\\U{previous:08x}")
+            start = None
+        previous = code
+    if start is not None:
+        ranges.append(f"\\U{start:08x}-\\U{previous:08x}")
+    return "[" + "".join(ranges) + "\ufffd]"
+
+
+# Built once from the Unicode database so that cleaning runs at regex speed, not per character.
+_INVISIBLE = re.compile(_invisible_ranges())
 
 
 def clean_text(text: str) -> str:
@@ -21,13 +40,8 @@ def clean_text(text: str) -> str:
     U+FFFD goes too: in these digests it marks a multi-byte character that an upstream
     pipeline cut in half, never content.
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufffd", "")
-    text = unicodedata.normalize("NFC", text)
-    return "".join(
-        ch
-        for ch in text
-        if ch in _KEEP_CONTROLS or unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs")
-    )
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
 
 
 def squash_spaces(text: str) -> str:
@@ -41,17 +55,18 @@ def join_hard_wrapped(lines: list[str]) -> str:
     A line ending in a hyphen after a letter joins the next without a space, so a compound split
     at the wrap ("multi-" / "modal") comes back as "multi-modal", not "multi- modal".
     """
-    joined = ""
+    parts: list[str] = []
     for line in (line.strip() for line in lines):
         if not line:
             continue
-        if not joined:
-            joined = line
-        elif re.search(r"[^\W\d_]-$", joined):
-            joined += line
+        if parts and _SPLIT_COMPOUND.search(parts[-1]):
+            parts[-1] += line
         else:
-            joined += " " + line
-    return squash_spaces(joined)
+            parts.append(line)
+    return squash_spaces(" ".join(parts))
+
+
+_SPLIT_COMPOUND = re.compile(r"[^\W\d_]-$")
 
 
 _ARXIV_NEW = r"(?P<new>\d{4}\.\d{4,5})"

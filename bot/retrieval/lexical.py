@@ -81,11 +81,11 @@ def _phrase_tokens(chunk: str) -> list[str]:
     return tokens
 
 
-def build_match_query(query: str) -> str | None:
-    """An FTS5 MATCH expression for free text; None when the query has nothing searchable.
+def parse_query(query: str) -> tuple[list[str], list[str]]:
+    """FTS5 phrases (from quoted text: required) and terms (ranked, any may match) of a query.
 
     Every user term is quoted, so FTS5 syntax characters (`"*():^-`) are searched as text and
-    never raise. Quoted phrases are required (AND); the remaining words are ranked (OR).
+    never raise.
     """
     phrases = []
     for match in _QUOTED.finditer(query):
@@ -96,13 +96,29 @@ def build_match_query(query: str) -> str | None:
     terms = list(dict.fromkeys(_term_query(rest)))
     if not terms and not phrases:
         # a query of stopwords only ("what is it") still searches for them
-        terms = [_fts_string(w) for w in _WORD.findall(rest)]
-    parts = []
-    if phrases:
-        parts.append(" AND ".join(phrases))
+        terms = list(dict.fromkeys(_fts_string(w) for w in _WORD.findall(rest)))
+    return phrases, terms
+
+
+def match_expression(phrases: list[str], terms: list[str], *, all_terms: bool = False, column: str | None = None) -> str | None:
+    """An FTS5 MATCH expression: phrases AND (terms OR'ed, or AND'ed with `all_terms`)."""
+    parts = list(phrases)
     if terms:
-        parts.append("(" + " OR ".join(terms) + ")")
-    return " AND ".join(parts) if parts else None
+        parts.append("(" + (" AND " if all_terms else " OR ").join(terms) + ")")
+    if not parts:
+        return None
+    expression = " AND ".join(parts)
+    return f"{{{column}}}: ({expression})" if column else expression
+
+
+def build_match_query(query: str) -> str | None:
+    """The MATCH expression for free text (all terms ranked), or None when nothing is searchable."""
+    return match_expression(*parse_query(query))
+
+
+# BM25 scores every document that matches, about a microsecond each: ranking a term found in
+# half of 100,000 papers would take 50 ms. Above this many candidates, the query is narrowed.
+MAX_RANKED_CANDIDATES = 4000
 
 
 @dataclass(frozen=True)
@@ -111,13 +127,42 @@ class LexicalHit:
     score: float  # higher is better (negated BM25)
 
 
+async def _match_count(db: Database, expression: str) -> int:
+    return await db.fetchval(
+        "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (expression,), default=0
+    )
+
+
+async def _narrowed_expression(db: Database, phrases: list[str], terms: list[str]) -> str | None:
+    """The widest expression whose matches can be ranked quickly.
+
+    In order: every term (OR); the rarer terms only (common words add little to BM25 anyway);
+    every term required (AND); every term required in the title.
+    """
+    if not terms:
+        return match_expression(phrases, terms)
+    frequency = {term: await _match_count(db, term) for term in terms}
+    if sum(frequency.values()) <= MAX_RANKED_CANDIDATES:
+        return match_expression(phrases, terms)
+    rare = [t for t in terms if frequency[t] <= MAX_RANKED_CANDIDATES // 2]
+    if rare and sum(frequency[t] for t in rare) <= MAX_RANKED_CANDIDATES:
+        return match_expression(phrases, rare)
+    if len(terms) > 1 and min(frequency.values()) <= MAX_RANKED_CANDIDATES:
+        return match_expression(phrases, terms, all_terms=True)
+    every = match_expression(phrases, terms, all_terms=True)
+    if await _match_count(db, every) <= MAX_RANKED_CANDIDATES:
+        return every
+    return match_expression(phrases, terms, all_terms=True, column="title")
+
+
 async def lexical_search(db: Database, query: str, limit: int = 10) -> list[LexicalHit]:
-    match = build_match_query(query)
-    if match is None:
+    phrases, terms = parse_query(query)
+    expression = await _narrowed_expression(db, phrases, terms)
+    if expression is None:
         return []
     rows = await db.fetchall(
         "SELECT rowid, bm25(papers_fts, ?, ?, ?, ?) AS rank FROM papers_fts "
         "WHERE papers_fts MATCH ? ORDER BY rank LIMIT ?",
-        (*BM25_WEIGHTS, match, limit),
+        (*BM25_WEIGHTS, expression, limit),
     )
     return [LexicalHit(row[0], -row[1]) for row in rows]
