@@ -19,7 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.corpus.ingest import FileReport, digest_files, ingest_file
-from bot.retrieval.search import MODES, describe_hits, search
+from bot.retrieval.search import MODES, describe_hits
+from bot.retrieval.vectors import count_missing, embed_pending
+from bot.services.library import Library
 from bot.services.papers import PaperNotFound, library_stats, paper_detail, resolve_paper
 from bot.settings import Settings, load_settings
 from bot.store import Database, DatabaseError
@@ -52,19 +54,23 @@ def _report_line(report: FileReport) -> str:
     )
 
 
-async def ingest_with_progress(db: Database, paths: list[Path], as_json: bool) -> list[FileReport]:
-    files = digest_files(paths)
-    missing = [p for p in paths if not p.exists()]
-    reports = [FileReport(name=str(p), error="no such file or folder") for p in missing]
-    with Progress(
+def _progress(quiet: bool) -> Progress:
+    return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err,
         transient=True,
-        disable=as_json,
-    ) as progress:
+        disable=quiet,
+    )
+
+
+async def ingest_with_progress(db: Database, paths: list[Path], as_json: bool) -> list[FileReport]:
+    files = digest_files(paths)
+    missing = [p for p in paths if not p.exists()]
+    reports = [FileReport(name=str(p), error="no such file or folder") for p in missing]
+    with _progress(as_json) as progress:
         task = progress.add_task("ingesting", total=len(files))
         for path in files:
             progress.update(task, description=f"ingesting {path.name}")
@@ -93,28 +99,61 @@ def _report_json(report: FileReport) -> dict:
     }
 
 
-async def cmd_ingest(args, settings: Settings, db: Database) -> int:
-    reports = await ingest_with_progress(db, args.paths, args.json)
+async def cmd_ingest(args, lib: Library) -> int:
+    reports = await ingest_with_progress(lib.db, args.paths, args.json)
     if args.json:
         print_json([_report_json(r) for r in reports])
     if not reports:
         raise UserError("no digest files found in " + ", ".join(map(str, args.paths)))
     readable = [r for r in reports if not r.error]
+    if readable and not args.no_embed:
+        await embed_with_progress(lib, quiet=args.json)
     return 0 if readable else 1
+
+
+async def embed_with_progress(lib: Library, *, quiet: bool = False, rebuild: bool = False) -> int:
+    """Embed new and changed papers (all of them with `rebuild`), with a progress bar."""
+    embedder = lib.retriever.embedder
+    if embedder is None:
+        return 0
+    if rebuild:
+        await lib.db.execute("DELETE FROM paper_vectors WHERE embedder = ?", (embedder.name,))
+    with _progress(quiet) as progress:
+        task = progress.add_task(f"embedding with {embedder.name}", total=None)
+        done = await embed_pending(
+            lib.db, embedder, progress=lambda n, total: progress.update(task, completed=n, total=total)
+        )
+    if done and not quiet:
+        err.print(f"Embedded {done} papers for search by meaning.")
+    return done
+
+
+async def cmd_embed(args, lib: Library) -> int:
+    if lib.retriever.embedder is None:
+        raise UserError("search by meaning is off (PAPERBOT_EMBEDDINGS=off); set it to local or openai")
+    await embed_with_progress(lib, rebuild=args.rebuild)
+    missing = await count_missing(lib.db, lib.retriever.embedder.name)
+    out.print(f"{missing} papers without a vector." if missing else "Every paper has its vector.")
+    return 0
 
 
 # --- search, show, stats -------------------------------------------------------------------
 
 
-async def cmd_search(args, settings: Settings, db: Database) -> int:
-    hits = await search(db, args.query, limit=args.limit, mode=args.mode)
-    results = await describe_hits(db, hits)
+async def cmd_search(args, lib: Library) -> int:
+    hits = await lib.retriever.search(args.query, limit=args.limit, mode=args.mode)
+    results = await describe_hits(lib.db, hits)
     if args.json:
         print_json([r.to_json() for r in results])
-        return 0
+    else:
+        _print_results(results, f"No papers match {args.query!r}.")
+    return 0
+
+
+def _print_results(results: list, empty_message: str) -> None:
     if not results:
-        out.print(f"No papers match {args.query!r}.")
-        return 0
+        out.print(empty_message, highlight=False)
+        return
     table = Table(show_lines=False, expand=False)
     table.add_column("#", justify="right", style="dim")
     table.add_column("id", style="cyan", no_wrap=True)
@@ -126,12 +165,11 @@ async def cmd_search(args, settings: Settings, db: Database) -> int:
             str(number), result.key, result.title, result.published or "", f"{result.score:.3f}"
         )
     out.print(table)
-    return 0
 
 
-async def cmd_show(args, settings: Settings, db: Database) -> int:
+async def cmd_show(args, lib: Library) -> int:
     try:
-        detail = await paper_detail(db, await resolve_paper(db, args.ref))
+        detail = await paper_detail(lib.db, await resolve_paper(lib.db, args.ref))
     except PaperNotFound as exc:
         raise UserError(str(exc)) from None
     if args.json:
@@ -159,8 +197,11 @@ async def cmd_show(args, settings: Settings, db: Database) -> int:
     return 0
 
 
-async def cmd_stats(args, settings: Settings, db: Database) -> int:
-    stats = await library_stats(db)
+async def cmd_stats(args, lib: Library) -> int:
+    stats = await library_stats(lib.db)
+    embedder = lib.retriever.embedder
+    stats["embedder"] = embedder.name if embedder else None
+    stats["papers_without_vectors"] = await count_missing(lib.db, embedder.name) if embedder else None
     if args.json:
         print_json(stats)
         return 0
@@ -171,36 +212,52 @@ async def cmd_stats(args, settings: Settings, db: Database) -> int:
         table.add_row(label.replace("_", " "), str(stats[label]))
     for lang, count in stats["summaries_by_lang"].items():
         table.add_row(f"summaries in {lang}", str(count))
+    if stats["embedder"]:
+        table.add_row("papers without vectors", str(stats["papers_without_vectors"]))
     out.print(table)
     return 0
 
 
-async def cmd_backup(args, settings: Settings, db: Database) -> int:
+async def cmd_similar(args, lib: Library) -> int:
     try:
-        await db.backup(args.file)
-    except DatabaseError as exc:
+        paper_id = await resolve_paper(lib.db, args.ref)
+    except PaperNotFound as exc:
         raise UserError(str(exc)) from None
-    out.print(f"Backed up {settings.db_path} to {args.file}.")
+    results = await describe_hits(lib.db, await lib.retriever.similar(paper_id, args.limit))
+    if args.json:
+        print_json([r.to_json() for r in results])
+    else:
+        _print_results(results, f"No papers near {args.ref!r}.")
     return 0
 
 
-async def cmd_start(args, settings: Settings, db: Database) -> int:
+async def cmd_backup(args, lib: Library) -> int:
+    try:
+        await lib.db.backup(args.file)
+    except DatabaseError as exc:
+        raise UserError(str(exc)) from None
+    out.print(f"Backed up {lib.settings.db_path} to {args.file}.")
+    return 0
+
+
+async def cmd_start(args, lib: Library) -> int:
     """The main job: ingest the default corpus folder when present, then show the library."""
-    corpus = settings.default_corpus_dir
+    corpus = lib.settings.default_corpus_dir
     if corpus.is_dir():
         out.print(f"Ingesting the digests in {corpus} ...")
-        await ingest_with_progress(db, [corpus], as_json=False)
+        await ingest_with_progress(lib.db, [corpus], as_json=False)
+        await embed_with_progress(lib)
     else:
         out.print(f"[dim]No corpus folder at {corpus}; set PAPERBOT_CORPUS_DIR or run `paperbot ingest PATH`.[/]")
     args.json = False
-    await cmd_stats(args, settings, db)
+    await cmd_stats(args, lib)
     out.print("Try: [bold]paperbot search 'segment anything'[/], [bold]paperbot show 2408.00874[/]")
     return 0
 
 
 # --- wiring --------------------------------------------------------------------------------
 
-Handler = Callable[[argparse.Namespace, Settings, Database], Awaitable[int]]
+Handler = Callable[[argparse.Namespace, Library], Awaitable[int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -214,14 +271,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="ingest digest files or folders of them")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--json", action="store_true", help="print the per-file report as JSON")
+    p.add_argument("--no-embed", action="store_true", help="skip embedding the new papers")
     p.set_defaults(handler=cmd_ingest)
 
-    p = sub.add_parser("search", help="search papers by keywords (any language)")
+    p = sub.add_parser("embed", help="embed papers that have no vector yet, for search by meaning")
+    p.add_argument("--rebuild", action="store_true", help="re-embed every paper")
+    p.set_defaults(handler=cmd_embed)
+
+    p = sub.add_parser("search", help="search papers by meaning and keywords, in any language")
     p.add_argument("query")
     p.add_argument("--limit", type=int, default=10)
-    p.add_argument("--mode", choices=MODES, default="lexical")
+    p.add_argument("--mode", choices=MODES, default="hybrid")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_search)
+
+    p = sub.add_parser("similar", help="papers nearest to one paper")
+    p.add_argument("ref", metavar="ID_OR_TITLE")
+    p.add_argument("--limit", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_similar)
 
     p = sub.add_parser("show", help="everything known about one paper")
     p.add_argument("ref", metavar="ID_OR_TITLE")
@@ -239,11 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    db = await Database.open(settings.db_path)
-    try:
-        return await args.handler(args, settings, db)
-    finally:
-        await db.close()
+    async with await Library.open(settings) as lib:
+        return await args.handler(args, lib)
 
 
 def main(argv: list[str] | None = None) -> int:

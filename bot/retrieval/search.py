@@ -1,16 +1,19 @@
 """Search as readers use it: exact hits first (an arXiv id, an exact title), then ranked results.
 
-`search()` fuses the keyword ranks with the vector ranks (reciprocal rank fusion) when a vector
-index is available, and falls back to keywords alone while vectors are missing.
+`Retriever.search()` fuses the keyword ranks with the vector ranks (reciprocal rank fusion)
+when an embedder is configured, and falls back to keywords alone while vectors are missing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 
 from bot.corpus.text import paper_key, parse_arxiv_id_exact, title_hash
+from bot.retrieval.embedders import Embedder
 from bot.retrieval.lexical import lexical_search
+from bot.retrieval.vectors import MAIN_FACET, VectorIndex
 from bot.store import Database
 
 MODES = ("hybrid", "lexical", "semantic")
@@ -64,20 +67,104 @@ async def exact_hits(db: Database, query: str) -> list[int]:
     return [row[0] for row in rows]
 
 
+# Reciprocal rank fusion constant: 60 is the value of the original paper (Cormack et al. 2009)
+# and measured best of 10/30/60 on our development set (benchmarks/retrieval.py).
+RRF_K = 60
+CANDIDATES = 50
+
+
+def fuse(rankings: dict[str, list[int]], k: int = RRF_K) -> list[tuple[int, float, dict[str, int | None]]]:
+    """Reciprocal rank fusion: score = sum over rankings of 1 / (k + rank)."""
+    scores: dict[int, float] = {}
+    ranks: dict[int, dict[str, int | None]] = {}
+    for name, ranking in rankings.items():
+        for rank, paper_id in enumerate(ranking, start=1):
+            scores[paper_id] = scores.get(paper_id, 0.0) + 1.0 / (k + rank)
+            ranks.setdefault(paper_id, {n: None for n in rankings})[name] = rank
+    ordered = sorted(scores, key=lambda pid: -scores[pid])
+    return [(pid, scores[pid], ranks[pid]) for pid in ordered]
+
+
+class Retriever:
+    """Search over one library: keywords always, vectors when an embedder is configured.
+
+    The vector index is loaded on first use and reloaded when the number of stored vectors
+    changes, so papers embedded by another process are found without a restart.
+    """
+
+    def __init__(self, db: Database, embedder: Embedder | None = None):
+        self.db = db
+        self.embedder = embedder
+        self._index: VectorIndex | None = None
+        self._index_lock = asyncio.Lock()
+
+    async def index(self) -> VectorIndex | None:
+        if self.embedder is None:
+            return None
+        async with self._index_lock:
+            stored = await self.db.fetchval(
+                "SELECT count(*) FROM paper_vectors WHERE embedder = ? AND facet = ?",
+                (self.embedder.name, MAIN_FACET),
+            )
+            if self._index is None or len(self._index) != stored:
+                self._index = await VectorIndex.load(self.db, self.embedder.name, self.embedder.dim)
+            return self._index
+
+    async def semantic(self, query: str, limit: int) -> list[tuple[int, float]]:
+        index = await self.index()
+        if index is None or not len(index) or not query.strip():
+            return []
+        return index.search(await self.embedder.embed_query(query), limit)
+
+    async def search(self, query: str, *, limit: int = 10, mode: str = "hybrid") -> list[SearchHit]:
+        """Exact hits first (an arXiv id, a whole title), then ranked hits by `mode`.
+
+        Hybrid falls back to keywords alone while no vectors are stored.
+        """
+        if mode not in MODES:
+            raise ValueError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
+        exact = await exact_hits(self.db, query) if query.strip() else []
+        rankings: dict[str, list[int]] = {}
+        scores: dict[str, dict[int, float]] = {}
+        if mode in ("hybrid", "lexical"):
+            lexical = await lexical_search(self.db, query, limit=max(limit, CANDIDATES))
+            rankings["lexical"] = [h.paper_id for h in lexical]
+            scores["lexical"] = {h.paper_id: h.score for h in lexical}
+        if mode in ("hybrid", "semantic"):
+            semantic = await self.semantic(query, max(limit, CANDIDATES))
+            if semantic or mode == "semantic":
+                rankings["semantic"] = [pid for pid, _ in semantic]
+                scores["semantic"] = dict(semantic)
+        if len(rankings) == 1:
+            (name, ranking), = rankings.items()
+            fused = [(pid, scores[name][pid], {name: rank}) for rank, pid in enumerate(ranking, start=1)]
+        else:
+            fused = fuse(rankings)
+        by_id = {pid: (score, ranks) for pid, score, ranks in fused}
+        unranked = (1.0, {name: None for name in rankings})
+        hits = [SearchHit(pid, *by_id.get(pid, unranked), exact=True) for pid in exact]
+        hits += [SearchHit(pid, score, ranks) for pid, score, ranks in fused if pid not in exact]
+        return hits[:limit]
+
+    async def similar(self, paper_id: int, limit: int = 5) -> list[SearchHit]:
+        """Papers nearest to one paper by meaning (keywords of its title when no vectors)."""
+        index = await self.index()
+        if index is not None and index.vector_of(paper_id) is not None:
+            return [
+                SearchHit(pid, score, {"semantic": rank})
+                for rank, (pid, score) in enumerate(index.similar(paper_id, limit), start=1)
+            ]
+        title = await self.db.fetchval("SELECT title FROM papers WHERE id = ?", (paper_id,))
+        hits = await lexical_search(self.db, title or "", limit=limit + 1)
+        return [
+            SearchHit(h.paper_id, h.score, {"lexical": rank})
+            for rank, h in enumerate((h for h in hits if h.paper_id != paper_id), start=1)
+        ][:limit]
+
+
 async def search(db: Database, query: str, *, limit: int = 10, mode: str = "lexical") -> list[SearchHit]:
-    """Exact hits first, then keyword-ranked hits (the hybrid modes arrive with the vector index)."""
-    if mode not in MODES:
-        raise ValueError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
-    exact = await exact_hits(db, query) if query.strip() else []
-    lexical = await lexical_search(db, query, limit=max(limit, 50))
-    ranked = {hit.paper_id: rank for rank, hit in enumerate(lexical, start=1)}
-    hits = [SearchHit(pid, 1.0, {"lexical": ranked.get(pid)}, exact=True) for pid in exact]
-    hits += [
-        SearchHit(hit.paper_id, hit.score, {"lexical": ranked[hit.paper_id]})
-        for hit in lexical
-        if hit.paper_id not in exact
-    ]
-    return hits[:limit]
+    """Keyword search with exact hits first, for callers that have no embedder."""
+    return await Retriever(db).search(query, limit=limit, mode="lexical" if mode == "hybrid" else mode)
 
 
 async def describe_hits(db: Database, hits: list[SearchHit]) -> list[SearchResult]:

@@ -1,0 +1,35 @@
+"""The running parts of paperbot, opened once and shared by the CLI, the console and the bot.
+
+Services take a `Library` instead of reaching for globals: it holds the settings, the database,
+the retriever and (when configured) the LLM client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.retrieval.embedders import make_embedder
+from bot.retrieval.search import Retriever
+from bot.settings import Settings
+from bot.store import Database
+
+
+@dataclass
+class Library:
+    settings: Settings
+    db: Database
+    retriever: Retriever
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "Library":
+        db = await Database.open(settings.db_path)
+        return cls(settings=settings, db=db, retriever=Retriever(db, make_embedder(settings)))
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def __aenter__(self) -> "Library":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
