@@ -1,7 +1,7 @@
 """Search as readers use it: exact hits first (an arXiv id, an exact title), then ranked results.
 
-`Retriever.search()` fuses the keyword ranks with the vector ranks (reciprocal rank fusion)
-when an embedder is configured, and falls back to keywords alone while vectors are missing.
+`Retriever.search()` fuses keyword and vector evidence when an embedder is configured (see
+`fuse`), and falls back to keywords alone while vectors are missing.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 
+from bot.corpus.language import guess_language
 from bot.corpus.text import paper_key, parse_arxiv_id_exact, title_hash
 from bot.retrieval.embedders import Embedder
 from bot.retrieval.lexical import lexical_search
-from bot.retrieval.vectors import MAIN_FACET, VectorIndex
+from bot.retrieval.vectors import VectorIndex
 from bot.store import Database
 
 MODES = ("hybrid", "lexical", "semantic")
@@ -67,22 +68,42 @@ async def exact_hits(db: Database, query: str) -> list[int]:
     return [row[0] for row in rows]
 
 
-# Reciprocal rank fusion constant: 60 is the value of the original paper (Cormack et al. 2009)
-# and measured best of 10/30/60 on our development set (benchmarks/retrieval.py).
-RRF_K = 60
 CANDIDATES = 50
+# Fusion, measured on the development set (benchmarks/retrieval.py; see the README):
+# the semantic score (min-max normalized over its candidates) weighs SEMANTIC_WEIGHT, keyword
+# evidence the rest. Keyword evidence only counts for papers that the semantic ranking also
+# found, or that match strongly (STRONG_LEXICAL of the best BM25), and it is scaled by how much
+# of the library has text in the question's language: a Korean question over a library with
+# little Korean text gets its keyword matches from a handful of unrelated Korean summaries.
+SEMANTIC_WEIGHT = 0.7
+STRONG_LEXICAL = 0.8
+LANGUAGE_COVERAGE_SATURATION = 5.0
 
 
-def fuse(rankings: dict[str, list[int]], k: int = RRF_K) -> list[tuple[int, float, dict[str, int | None]]]:
-    """Reciprocal rank fusion: score = sum over rankings of 1 / (k + rank)."""
+def fuse(
+    lexical: list[tuple[int, float]], semantic: list[tuple[int, float]], lexical_weight: float = 1.0
+) -> list[tuple[int, float, dict[str, int | None]]]:
+    """Hybrid ranking of (paper_id, score) lists, best first, with each component's rank."""
     scores: dict[int, float] = {}
-    ranks: dict[int, dict[str, int | None]] = {}
-    for name, ranking in rankings.items():
-        for rank, paper_id in enumerate(ranking, start=1):
-            scores[paper_id] = scores.get(paper_id, 0.0) + 1.0 / (k + rank)
-            ranks.setdefault(paper_id, {n: None for n in rankings})[name] = rank
+    if semantic:
+        high, low = semantic[0][1], semantic[-1][1]
+        for paper_id, score in semantic:
+            scores[paper_id] = SEMANTIC_WEIGHT * (score - low) / (high - low + 1e-9)
+    if lexical:
+        best = lexical[0][1] or 1.0
+        for paper_id, score in lexical:
+            evidence = (1 - SEMANTIC_WEIGHT) * lexical_weight * score / best
+            if paper_id in scores:
+                scores[paper_id] += evidence
+            elif score / best >= STRONG_LEXICAL:
+                scores[paper_id] = evidence + SEMANTIC_WEIGHT * 0.5
+    lexical_rank = {pid: rank for rank, (pid, _) in enumerate(lexical, start=1)}
+    semantic_rank = {pid: rank for rank, (pid, _) in enumerate(semantic, start=1)}
     ordered = sorted(scores, key=lambda pid: -scores[pid])
-    return [(pid, scores[pid], ranks[pid]) for pid in ordered]
+    return [
+        (pid, scores[pid], {"lexical": lexical_rank.get(pid), "semantic": semantic_rank.get(pid)})
+        for pid in ordered
+    ]
 
 
 class Retriever:
@@ -103,12 +124,25 @@ class Retriever:
             return None
         async with self._index_lock:
             stored = await self.db.fetchval(
-                "SELECT count(*) FROM paper_vectors WHERE embedder = ? AND facet = ?",
-                (self.embedder.name, MAIN_FACET),
+                "SELECT count(*) FROM paper_vectors WHERE embedder = ?", (self.embedder.name,)
             )
             if self._index is None or len(self._index) != stored:
                 self._index = await VectorIndex.load(self.db, self.embedder.name, self.embedder.dim)
             return self._index
+
+    async def lexical_weight(self, query: str) -> float:
+        """How much keyword matches count for this question: the share of papers with text in
+        its language, saturating (English counts fully: every paper has an English title)."""
+        lang = guess_language(query).split("-")[0]
+        if lang == "en":
+            return 1.0
+        papers = await self.db.fetchval("SELECT count(*) FROM papers", default=0)
+        with_lang = await self.db.fetchval(
+            "SELECT count(DISTINCT paper_id) FROM summaries WHERE lang = ? OR lang LIKE ?",
+            (lang, f"{lang}-%"),
+            default=0,
+        )
+        return min(1.0, LANGUAGE_COVERAGE_SATURATION * with_lang / max(papers, 1))
 
     async def semantic(self, query: str, limit: int) -> list[tuple[int, float]]:
         index = await self.index()
@@ -124,24 +158,22 @@ class Retriever:
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
         exact = await exact_hits(self.db, query) if query.strip() else []
-        rankings: dict[str, list[int]] = {}
-        scores: dict[str, dict[int, float]] = {}
+        lexical: list[tuple[int, float]] = []
+        semantic: list[tuple[int, float]] = []
         if mode in ("hybrid", "lexical"):
-            lexical = await lexical_search(self.db, query, limit=max(limit, CANDIDATES))
-            rankings["lexical"] = [h.paper_id for h in lexical]
-            scores["lexical"] = {h.paper_id: h.score for h in lexical}
+            hits = await lexical_search(self.db, query, max(limit, CANDIDATES))
+            lexical = [(hit.paper_id, hit.score) for hit in hits]
         if mode in ("hybrid", "semantic"):
             semantic = await self.semantic(query, max(limit, CANDIDATES))
-            if semantic or mode == "semantic":
-                rankings["semantic"] = [pid for pid, _ in semantic]
-                scores["semantic"] = dict(semantic)
-        if len(rankings) == 1:
-            (name, ranking), = rankings.items()
-            fused = [(pid, scores[name][pid], {name: rank}) for rank, pid in enumerate(ranking, start=1)]
-        else:
-            fused = fuse(rankings)
+        if mode == "hybrid" and semantic:
+            fused = fuse(lexical, semantic, await self.lexical_weight(query))
+            names: tuple[str, ...] = ("lexical", "semantic")
+        else:  # one component (hybrid while no vectors are stored: keywords alone)
+            name, ranking = ("semantic", semantic) if mode == "semantic" else ("lexical", lexical)
+            fused = [(pid, score, {name: rank}) for rank, (pid, score) in enumerate(ranking, start=1)]
+            names = (name,)
         by_id = {pid: (score, ranks) for pid, score, ranks in fused}
-        unranked = (1.0, {name: None for name in rankings})
+        unranked = (1.0, dict.fromkeys(names))
         hits = [SearchHit(pid, *by_id.get(pid, unranked), exact=True) for pid in exact]
         hits += [SearchHit(pid, score, ranks) for pid, score, ranks in fused if pid not in exact]
         return hits[:limit]

@@ -20,44 +20,61 @@ from bot.retrieval.embedders import Embedder, normalize_rows
 from bot.store import Database
 
 MAIN_FACET = "main"
+TITLE_FACET = "title"
 # Summary kinds in the order they describe a paper best when it has no English abstract.
 SUMMARY_PREFERENCE = ("abstract_translation", "structured_summary", "summary", "highlights", "takeaways")
 MAX_EMBED_CHARS = 2000
 
 
-def embedding_text(title: str, abstract: str | None, summaries: list[tuple[str, str]]) -> str:
-    """Title plus the English abstract, or plus the best summary (kind, text) when there is none."""
-    body = abstract
-    if not body:
-        ranked = sorted(
-            (s for s in summaries if s[0] in SUMMARY_PREFERENCE),
-            key=lambda s: (SUMMARY_PREFERENCE.index(s[0]), -len(s[1])),
-        )
-        body = ranked[0][1] if ranked else ""
-    return f"{title}\n{body}".strip()[:MAX_EMBED_CHARS]
+def _best_summary(summaries: list[tuple[str, str, str]]) -> tuple[str, str, str] | None:
+    ranked = sorted(
+        (s for s in summaries if s[0] in SUMMARY_PREFERENCE),
+        key=lambda s: (SUMMARY_PREFERENCE.index(s[0]), -len(s[2])),
+    )
+    return ranked[0] if ranked else None
 
 
-async def papers_needing_vectors(db: Database, embedder_name: str) -> list[tuple[int, str, str]]:
-    """(paper_id, text, text_sha) of papers with no vector from this embedder, or a stale one."""
+def embedding_texts(title: str, abstract: str | None, summaries: list[tuple[str, str, str]]) -> dict[str, str]:
+    """The texts embedded for one paper, by facet; `summaries` are (kind, lang, text).
+
+    - "main": the title with the English abstract, or with the best summary when there is none;
+    - "title": the title alone (most titles are English even when nothing else is);
+    - one facet per other language with a summary ("zh", "ko", ...): the title with that
+      language's best summary, because the small model matches best within one language.
+    A paper's score is the best of its facets.
+    """
+    best = _best_summary(summaries)
+    main_body = abstract or (best[2] if best else "")
+    texts = {MAIN_FACET: f"{title}\n{main_body}".strip()[:MAX_EMBED_CHARS], TITLE_FACET: title}
+    by_lang: dict[str, list[tuple[str, str, str]]] = {}
+    for summary in summaries:
+        by_lang.setdefault(summary[1], []).append(summary)
+    for lang, items in by_lang.items():
+        chosen = _best_summary(items)
+        if chosen and chosen[2] != main_body and lang != "en":
+            texts[lang] = f"{title}\n{chosen[2]}"[:MAX_EMBED_CHARS]
+    return texts
+
+
+async def papers_needing_vectors(db: Database, embedder_name: str) -> list[tuple[int, str, str, str]]:
+    """(paper_id, facet, text, text_sha) for facets with no vector from this embedder, or a stale one."""
     stored = {
-        row[0]: row[1]
+        (row[0], row[1]): row[2]
         for row in await db.fetchall(
-            "SELECT paper_id, text_sha FROM paper_vectors WHERE embedder = ? AND facet = ?",
-            (embedder_name, MAIN_FACET),
+            "SELECT paper_id, facet, text_sha FROM paper_vectors WHERE embedder = ?", (embedder_name,)
         )
     }
-    summaries: dict[int, list[tuple[str, str]]] = {}
-    for paper_id, kind, text in await db.fetchall(
-        "SELECT paper_id, kind, text FROM summaries WHERE paper_id IN "
-        "(SELECT id FROM papers WHERE abstract IS NULL) ORDER BY id"
+    summaries: dict[int, list[tuple[str, str, str]]] = {}
+    for paper_id, kind, lang, text in await db.fetchall(
+        "SELECT paper_id, kind, lang, text FROM summaries ORDER BY id"
     ):
-        summaries.setdefault(paper_id, []).append((kind, text))
+        summaries.setdefault(paper_id, []).append((kind, lang, text))
     pending = []
     for paper_id, title, abstract in await db.fetchall("SELECT id, title, abstract FROM papers ORDER BY id"):
-        text = embedding_text(title, abstract, summaries.get(paper_id, []))
-        sha = text_sha(text)
-        if stored.get(paper_id) != sha:
-            pending.append((paper_id, text, sha))
+        for facet, text in embedding_texts(title, abstract, summaries.get(paper_id, [])).items():
+            sha = text_sha(text)
+            if stored.get((paper_id, facet)) != sha:
+                pending.append((paper_id, facet, text, sha))
     return pending
 
 
@@ -74,14 +91,14 @@ async def embed_pending(
         progress(0, len(pending))
     for start in range(0, len(pending), batch_size):
         batch = pending[start : start + batch_size]
-        vectors = await embedder.embed_passages([text for _, text, _ in batch])
+        vectors = await embedder.embed_passages([text for _, _, text, _ in batch])
         async with db.transaction() as conn:
             await conn.executemany(
                 "INSERT OR REPLACE INTO paper_vectors (paper_id, embedder, facet, dim, text_sha, vector) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (paper_id, embedder.name, MAIN_FACET, embedder.dim, sha, vector.astype("<f4").tobytes())
-                    for (paper_id, _, sha), vector in zip(batch, vectors)
+                    (paper_id, embedder.name, facet, embedder.dim, sha, vector.astype("<f4").tobytes())
+                    for (paper_id, facet, _, sha), vector in zip(batch, vectors)
                 ],
             )
         if progress:
@@ -90,7 +107,8 @@ async def embed_pending(
 
 
 async def count_missing(db: Database, embedder_name: str) -> int:
-    return len(await papers_needing_vectors(db, embedder_name))
+    """Papers with at least one facet not embedded (or embedded from older text)."""
+    return len({item[0] for item in await papers_needing_vectors(db, embedder_name)})
 
 
 class VectorIndex:
@@ -101,14 +119,16 @@ class VectorIndex:
         self.dim = dim
         self.ids = ids
         self.matrix = matrix
-        self._row_of = {int(pid): row for row, pid in enumerate(ids)}
+        self._row_of: dict[int, int] = {}
+        for row, pid in enumerate(ids):
+            self._row_of.setdefault(int(pid), row)
 
     @classmethod
     async def load(cls, db: Database, embedder_name: str, dim: int) -> "VectorIndex":
         rows = await db.fetchall(
-            "SELECT paper_id, dim, vector FROM paper_vectors WHERE embedder = ? AND facet = ? "
-            "ORDER BY paper_id",
-            (embedder_name, MAIN_FACET),
+            "SELECT paper_id, dim, vector FROM paper_vectors WHERE embedder = ? "
+            "ORDER BY paper_id, facet != 'main', facet",
+            (embedder_name,),
         )
         wrong = [r[0] for r in rows if r[1] != dim]
         if wrong:
@@ -129,6 +149,7 @@ class VectorIndex:
         return cls(embedder_name, dim, ids, np.ascontiguousarray(matrix, dtype=np.float32))
 
     def __len__(self) -> int:
+        """Number of vectors (a paper has one per facet)."""
         return len(self.ids)
 
     @property
@@ -136,18 +157,24 @@ class VectorIndex:
         return self.matrix.nbytes + self.ids.nbytes
 
     def search(self, query: np.ndarray, k: int, exclude: set[int] = frozenset()) -> list[tuple[int, float]]:
+        """The k papers whose best facet is nearest to the query: (paper_id, cosine)."""
         if not len(self.ids):
             return []
         if query.shape != (self.dim,):
             raise ValueError(f"query has dimension {query.shape}, the index {self.dim}")
         scores = self.matrix @ query.astype(np.float32)
-        want = min(len(scores), k + len(exclude))
+        want = min(len(scores), (k + len(exclude)) * 4)  # a paper has up to a few facets
         top = np.argpartition(-scores, want - 1)[:want]
         top = top[np.argsort(-scores[top])]
-        hits = [(int(self.ids[i]), float(scores[i])) for i in top if int(self.ids[i]) not in exclude]
-        return hits[:k]
+        hits: dict[int, float] = {}
+        for row in top:
+            paper_id = int(self.ids[row])
+            if paper_id not in exclude and paper_id not in hits:
+                hits[paper_id] = float(scores[row])
+        return list(hits.items())[:k]
 
     def vector_of(self, paper_id: int) -> np.ndarray | None:
+        """The paper's first facet ("main" sorts before the others)."""
         row = self._row_of.get(paper_id)
         return None if row is None else self.matrix[row]
 
