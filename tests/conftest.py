@@ -8,6 +8,8 @@ import pytest
 
 from bot.store import Database
 
+pytest_plugins = ["tests.support.openai_server"]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = PROJECT_ROOT.parent / "shared" / "corpus"
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
@@ -34,3 +36,4 @@ async def db(tmp_path):
         yield database
     finally:
         await database.close()
+

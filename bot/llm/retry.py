@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_RETRY_AFTER_S = 30.0
-_backoff = wait_exponential_jitter(initial=0.5, max=10.0, jitter=0.5)
+_backoff = wait_exponential_jitter(multiplier=0.5, max=10.0, jitter=0.5)
 
 
 def is_context_length_error(exc: BaseException) -> bool:
