@@ -1,13 +1,14 @@
 """The running parts of paperbot, opened once and shared by the CLI, the console and the bot.
 
 Services take a `Library` instead of reaching for globals: it holds the settings, the database,
-the retriever and (when configured) the LLM client.
+the retriever and, created when first needed, the LLM client.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.llm.client import LLMClient
 from bot.retrieval.embedders import make_embedder
 from bot.retrieval.search import Retriever
 from bot.settings import Settings
@@ -19,6 +20,13 @@ class Library:
     settings: Settings
     db: Database
     retriever: Retriever
+    _llm: LLMClient | None = None
+
+    def llm(self) -> LLMClient:
+        """The LLM client, created on first use; LLMNotConfigured says how to set one up."""
+        if self._llm is None:
+            self._llm = LLMClient.from_settings(self.settings, self.db)
+        return self._llm
 
     @classmethod
     async def open(cls, settings: Settings) -> "Library":
@@ -26,6 +34,8 @@ class Library:
         return cls(settings=settings, db=db, retriever=Retriever(db, make_embedder(settings)))
 
     async def close(self) -> None:
+        if self._llm is not None:
+            await self._llm.api.close()
         await self.db.close()
 
     async def __aenter__(self) -> "Library":
