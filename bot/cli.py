@@ -14,15 +14,26 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
+from rich.live import Live
+from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.rule import Rule
 from rich.table import Table
+from rich.text import Text
 
 from bot.corpus.ingest import FileReport, digest_files, ingest_file
+from bot.llm.errors import LLMError
+from bot.llm.ledger import usage_report
 from bot.retrieval.search import MODES, describe_hits
 from bot.retrieval.vectors import count_missing, embed_pending
+from bot.services import qa
+from bot.services.language import UnknownLanguage
 from bot.services.library import Library
 from bot.services.papers import PaperNotFound, library_stats, paper_detail, resolve_paper
+from bot.services.roundup import RoundupError, build_roundup
+from bot.services.summaries import STYLES, NothingToSummarize, summarize
 from bot.settings import Settings, load_settings
 from bot.store import Database, DatabaseError
 
@@ -32,6 +43,18 @@ err = Console(stderr=True, soft_wrap=True)
 
 class UserError(Exception):
     """Something the user can fix: printed as one line, exit code 1."""
+
+
+# What a user can cause or fix: one line on stderr and exit code 1, never a traceback.
+USER_ERRORS = (
+    UserError,
+    DatabaseError,
+    PaperNotFound,
+    UnknownLanguage,
+    RoundupError,
+    NothingToSummarize,
+    LLMError,
+)
 
 
 def print_json(data) -> None:
@@ -168,10 +191,7 @@ def _print_results(results: list, empty_message: str) -> None:
 
 
 async def cmd_show(args, lib: Library) -> int:
-    try:
-        detail = await paper_detail(lib.db, await resolve_paper(lib.db, args.ref))
-    except PaperNotFound as exc:
-        raise UserError(str(exc)) from None
+    detail = await paper_detail(lib.db, await resolve_paper(lib.db, args.ref))
     if args.json:
         print_json(detail.to_json())
         return 0
@@ -202,6 +222,7 @@ async def cmd_stats(args, lib: Library) -> int:
     embedder = lib.retriever.embedder
     stats["embedder"] = embedder.name if embedder else None
     stats["papers_without_vectors"] = await count_missing(lib.db, embedder.name) if embedder else None
+    stats["llm_usage"] = await usage_report(lib.db)
     if args.json:
         print_json(stats)
         return 0
@@ -215,19 +236,99 @@ async def cmd_stats(args, lib: Library) -> int:
     if stats["embedder"]:
         table.add_row("papers without vectors", str(stats["papers_without_vectors"]))
     out.print(table)
+    _print_usage(stats["llm_usage"])
     return 0
 
 
+def _print_usage(report: dict) -> None:
+    for grouping, title in (("by_feature", "LLM usage by feature (30 days)"), ("by_day", "LLM usage by day")):
+        if not report[grouping]:
+            continue
+        table = Table(title=title)
+        for column in ("", "calls", "ok", "prompt tokens", "completion tokens", "est. cost (USD)"):
+            table.add_column(column, justify="left" if not column else "right")
+        for row in report[grouping]:
+            table.add_row(
+                str(row["key"]), str(row["calls"]), str(row["ok"]), f"{row['prompt_tokens']:,}",
+                f"{row['completion_tokens']:,}", f"{row['cost_usd']:.4f}",
+            )
+        out.print(table)
+
+
 async def cmd_similar(args, lib: Library) -> int:
-    try:
-        paper_id = await resolve_paper(lib.db, args.ref)
-    except PaperNotFound as exc:
-        raise UserError(str(exc)) from None
+    paper_id = await resolve_paper(lib.db, args.ref)
     results = await describe_hits(lib.db, await lib.retriever.similar(paper_id, args.limit))
     if args.json:
         print_json([r.to_json() for r in results])
     else:
         _print_results(results, f"No papers near {args.ref!r}.")
+    return 0
+
+
+# --- the LLM verbs -------------------------------------------------------------------------
+
+
+def _paper_refs(papers) -> list[dict]:
+    return [{"arxiv_id": p.arxiv_id, "title": p.title, "key": p.key} for p in papers]
+
+
+async def cmd_ask(args, lib: Library) -> int:
+    question = await qa.gather(lib, args.question, paper_ref=args.paper, lang=args.lang)
+    try:
+        if args.json or not out.is_terminal:
+            answer = await qa.answer(lib, question)
+        else:
+            with Live(console=out, transient=True, refresh_per_second=8) as live:
+
+                async def show(text: str) -> None:
+                    live.update(Text(text))
+
+                answer = await qa.answer(lib, question, on_text=show)
+    except LLMError:
+        # the papers that would have been used are still worth knowing
+        if args.json:
+            print_json({"answer": None, "citations": [], "context": _paper_refs(question.papers)})
+        elif question.papers:
+            err.print("Papers that match the question:")
+            for paper in question.papers:
+                err.print(f"  {paper.key}  {paper.title}", highlight=False, markup=False)
+        raise
+    if args.json:
+        print_json(answer.to_json())
+        return 0
+    out.print(Markdown(answer.text))
+    if answer.citations:
+        out.print("\n[bold]Sources[/]")
+        for paper in answer.citations:
+            out.print(f"  [cyan]{paper.key}[/] {paper.title}", highlight=False)
+    return 0
+
+
+async def cmd_summarize(args, lib: Library) -> int:
+    result = await summarize(lib, args.ref, lang=args.lang, style=args.style, fresh=args.fresh)
+    if args.json:
+        print_json(result.to_json())
+        return 0
+    out.print(f"[bold]{result.paper.title}[/] [dim]{result.paper.url or result.paper.key}[/]", highlight=False)
+    out.print(Markdown(result.text))
+    origin = "stored" if result.cached else "written now"
+    out.print(f"[dim]{origin} by {result.model} ({result.prompt_version})[/]", highlight=False)
+    return 0
+
+
+async def cmd_roundup(args, lib: Library) -> int:
+    roundup = await build_roundup(lib, day=args.date, lang=args.lang, limit=args.limit, topic=args.topic)
+    if args.json:
+        print_json(roundup.to_json())
+        return 0
+    if not roundup.entries:
+        about = f" under topic {args.topic!r}" if args.topic else ""
+        out.print(f"No papers in the digests dated {roundup.date}{about}.", highlight=False)
+        return 0
+    for number, block in enumerate(roundup.blocks):
+        if number:
+            out.print(Rule(style="dim"))
+        out.print(block, highlight=False, markup=False)
     return 0
 
 
@@ -300,6 +401,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_stats)
 
+    p = sub.add_parser("ask", help="ask a question; the answer cites the papers it comes from")
+    p.add_argument("question")
+    p.add_argument("--paper", metavar="ID_OR_TITLE", help="answer from this paper's full stored text")
+    p.add_argument("--lang", help="answer in this language (default: the question's)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_ask)
+
+    p = sub.add_parser("summarize", help="a fresh summary of one paper in any language")
+    p.add_argument("ref", metavar="ID_OR_TITLE")
+    p.add_argument("--lang", default="en", help="BCP-47 tag: en, zh, zh-Hant, ko, ja, de, ...")
+    p.add_argument("--style", choices=tuple(STYLES), default="brief")
+    p.add_argument("--fresh", action="store_true", help="write a new one even if one is stored")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_summarize)
+
+    p = sub.add_parser("roundup", help="the papers of one digest date, with short summaries")
+    p.add_argument("--date", help="digest date YYYY-MM-DD (default: the latest)")
+    p.add_argument("--lang", default="en")
+    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--topic", help="only papers under a topic containing this text")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_roundup)
+
     p = sub.add_parser("backup", help="copy the live database to FILE (SQLite online backup)")
     p.add_argument("file", type=Path)
     p.set_defaults(handler=cmd_backup)
@@ -318,8 +442,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         settings = load_settings(PAPERBOT_DB=args.db)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        name = problem["loc"][0] if problem["loc"] else "a setting"
+        err.print(f"paperbot: setting {name} is invalid: {problem['msg']}", highlight=False, markup=False)
+        return 2
+    try:
         return asyncio.run(run(args, settings))
-    except (UserError, DatabaseError) as exc:
+    except USER_ERRORS as exc:
         err.print(f"paperbot: {exc}", highlight=False, markup=False)
         return 1
     except KeyboardInterrupt:

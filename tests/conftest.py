@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from pathlib import Path
 
 import pytest
 
+from bot.corpus.ingest import ingest_paths
 from bot.store import Database
 
 pytest_plugins = ["tests.support.openai_server"]
@@ -37,3 +40,26 @@ async def db(tmp_path):
     finally:
         await database.close()
 
+
+
+@pytest.fixture(scope="session")
+def corpus_db_file(tmp_path_factory) -> Path:
+    """A database holding the whole real corpus, ingested once per test session.
+    Copy it (see `corpus_db`) before writing to it."""
+    path = tmp_path_factory.mktemp("corpus") / "corpus.db"
+
+    async def build() -> None:
+        async with await Database.open(path) as database:
+            reports = await ingest_paths(database, [CORPUS_DIR])
+            assert all(r.error is None for r in reports), [r.error for r in reports]
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture
+def corpus_db(corpus_db_file, tmp_path) -> Path:
+    """A private copy of the ingested corpus database for one test."""
+    path = tmp_path / "paperbot.db"
+    shutil.copyfile(corpus_db_file, path)
+    return path

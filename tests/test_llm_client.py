@@ -114,8 +114,14 @@ async def test_endpoint_down_is_a_clear_error(db):
 
 async def test_streaming_yields_pieces_and_records_usage(client_for, openai_server, db):
     openai_server.script(Reply(text="one two three four five", stream_chunks=["one ", "two ", "three ", "four ", "five"]))
-    pieces = [piece async for piece in client_for().stream(MESSAGES, ASK)]
-    assert pieces == ["one ", "two ", "three ", "four ", "five"]
+    seen: list[str] = []
+
+    async def show(text: str) -> None:
+        seen.append(text)
+
+    completion = await client_for().complete(MESSAGES, ASK, on_text=show)
+    assert seen == ["one ", "one two ", "one two three ", "one two three four ", "one two three four five"]
+    assert completion.text == "one two three four five"
     assert openai_server.chat_requests()[0].json["stream"] is True
     row = (await ledger_rows(db))[0]
     assert row["outcome"] == "ok" and row["completion_tokens"] > 0

@@ -328,7 +328,7 @@ async def _write_papers(conn, digest_id: int, papers: list[ParsedPaper], report:
         else:
             report.unchanged += 1
     touched = [pid for pid, new in zip(paper_ids, is_new) if new or pid in changed]
-    await _reindex(conn, touched)
+    await reindex_papers(conn, touched)
 
 
 def _paper_ids_of(rows: list[tuple]) -> set[int]:
@@ -351,7 +351,7 @@ async def _insert_new_rows(conn, select_sql, insert_sql, paper_ids, rows, key=No
     return new_rows
 
 
-async def _reindex(conn, paper_ids: list[int]) -> None:
+async def reindex_papers(conn, paper_ids: list[int]) -> None:
     """Rewrite the keyword-index documents of these papers from what is stored now."""
     if not paper_ids:
         return

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import openai
@@ -29,6 +29,10 @@ from bot.store import Database
 log = logging.getLogger(__name__)
 # Local servers (Ollama, vLLM, llama.cpp) accept any key, but the SDK insists on one.
 PLACEHOLDER_KEY = "not-needed-for-local-servers"
+PACKING_MARGIN = 32  # tokens
+
+
+TextCallback = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,27 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     model: str
+
+
+@dataclass
+class Usage:
+    """Tokens spent by one command, over all its LLM calls."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, completion: Completion) -> None:
+        self.calls += 1
+        self.prompt_tokens += completion.prompt_tokens
+        self.completion_tokens += completion.completion_tokens
+
+    def to_json(self) -> dict:
+        return {
+            "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
 
 
 @dataclass(frozen=True)
@@ -71,10 +96,12 @@ class LLMClient:
         )
         return cls(settings, db, api)
 
-    @property
-    def prompt_budget(self) -> int:
-        """Tokens a prompt may use: the context window minus the output budget."""
-        return self.settings.context_window - self.settings.max_output_tokens
+    def prompt_budget(self, output_tokens: int | None = None) -> int:
+        """Tokens a packed prompt may use: the context window minus the output budget, minus a
+        margin because text cut and joined at token boundaries can count a few tokens more."""
+        window = self.settings.context_window
+        output_tokens = output_tokens or self.settings.max_output_tokens
+        return window - output_tokens - max(PACKING_MARGIN, window // 100)
 
     async def _check_budgets(self, caller: Caller) -> None:
         limit = self.settings.daily_token_budget
@@ -114,73 +141,71 @@ class LLMClient:
         )
 
     async def complete(
-        self, messages: list[dict[str, str]], caller: Caller, *, max_tokens: int | None = None
+        self,
+        messages: list[dict[str, str]],
+        caller: Caller,
+        *,
+        max_tokens: int | None = None,
+        on_text: TextCallback | None = None,
     ) -> Completion:
+        """One chat completion. With `on_text`, the answer is streamed and `on_text` gets the
+        text so far as it arrives. Opening a stream is retried; a failure mid-stream is not
+        (the reader has seen part of the answer): it raises LLMError."""
         max_tokens = max_tokens or self.settings.max_output_tokens
         prompt_estimate = self._check_fits(messages, max_tokens)
         await self._check_budgets(caller)
         started = time.monotonic()
         async with self._slots:
             try:
-                response = await with_retries(
-                    lambda: self.api.chat.completions.create(
-                        model=self.model, messages=messages, max_tokens=max_tokens
-                    ),
-                    attempts=self.settings.llm_max_attempts,
-                    deadline_s=self.settings.llm_deadline_s,
-                    endpoint=self.endpoint,
-                )
-                text = response.choices[0].message.content or ""
+                if on_text is None:
+                    text, usage = await self._request(messages, max_tokens)
+                else:
+                    text, usage = await self._request_streaming(messages, max_tokens, on_text)
             except LLMError as exc:
                 await self._record(caller, started, type(exc).__name__, prompt_estimate, 0)
                 raise
-            except (AttributeError, IndexError, TypeError) as exc:  # a body without choices
-                await self._record(caller, started, "malformed", prompt_estimate, 0)
-                raise user_message(ValueError(str(exc)), self.endpoint) from exc
-        usage = response.usage
         prompt = usage.prompt_tokens if usage else prompt_estimate
         completion = usage.completion_tokens if usage else count_tokens(text, self.model)
         await self._record(caller, started, "ok", prompt, completion)
         return Completion(text=text, prompt_tokens=prompt, completion_tokens=completion, model=self.model)
 
-    async def stream(
-        self, messages: list[dict[str, str]], caller: Caller, *, max_tokens: int | None = None
-    ) -> AsyncIterator[str]:
-        """The answer as it arrives. Opening the stream is retried; a failure mid-stream is not
-        (the reader has seen part of the answer), it raises LLMError."""
-        max_tokens = max_tokens or self.settings.max_output_tokens
-        prompt_estimate = self._check_fits(messages, max_tokens)
-        await self._check_budgets(caller)
-        started = time.monotonic()
-        pieces: list[str] = []
-        usage = None
-        async with self._slots:
-            try:
-                stream = await with_retries(
-                    lambda: self.api.chat.completions.create(
-                        model=self.model,
-                        messages=messages,
-                        max_tokens=max_tokens,
-                        stream=True,
-                        stream_options={"include_usage": True},
-                    ),
-                    attempts=self.settings.llm_max_attempts,
-                    deadline_s=self.settings.llm_deadline_s,
-                    endpoint=self.endpoint,
-                )
-                async with asyncio.timeout(self.settings.llm_deadline_s):
-                    async for chunk in stream:
-                        usage = chunk.usage or usage
-                        if chunk.choices and chunk.choices[0].delta.content:
-                            pieces.append(chunk.choices[0].delta.content)
-                            yield chunk.choices[0].delta.content
-            except LLMError as exc:
-                await self._record(caller, started, type(exc).__name__, prompt_estimate, 0)
-                raise
-            except Exception as exc:  # mid-stream: connection dropped, bad chunk, deadline
-                await self._record(caller, started, "stream_failed", prompt_estimate, 0)
-                raise user_message(exc, self.endpoint) from exc
-        text = "".join(pieces)
-        prompt = usage.prompt_tokens if usage else prompt_estimate
-        completion = usage.completion_tokens if usage else count_tokens(text, self.model)
-        await self._record(caller, started, "ok", prompt, completion)
+    async def _request(self, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, object]:
+        response = await with_retries(
+            lambda: self.api.chat.completions.create(
+                model=self.model, messages=messages, max_tokens=max_tokens
+            ),
+            attempts=self.settings.llm_max_attempts,
+            deadline_s=self.settings.llm_deadline_s,
+            endpoint=self.endpoint,
+        )
+        try:
+            return response.choices[0].message.content or "", response.usage
+        except (AttributeError, IndexError, TypeError) as exc:  # a body without choices
+            raise user_message(ValueError(str(exc)), self.endpoint) from exc
+
+    async def _request_streaming(
+        self, messages: list[dict[str, str]], max_tokens: int, on_text: TextCallback
+    ) -> tuple[str, object]:
+        stream = await with_retries(
+            lambda: self.api.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                max_tokens=max_tokens,
+                stream=True,
+                stream_options={"include_usage": True},
+            ),
+            attempts=self.settings.llm_max_attempts,
+            deadline_s=self.settings.llm_deadline_s,
+            endpoint=self.endpoint,
+        )
+        text, usage = "", None
+        try:
+            async with asyncio.timeout(self.settings.llm_deadline_s):
+                async for chunk in stream:
+                    usage = chunk.usage or usage
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        text += chunk.choices[0].delta.content
+                        await on_text(text)
+        except Exception as exc:  # mid-stream: connection dropped, bad chunk, deadline
+            raise user_message(exc, self.endpoint) from exc
+        return text, usage

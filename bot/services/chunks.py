@@ -11,6 +11,14 @@ import re
 CHAT_LIMIT = 2000
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\*_~|`>])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text shown literally in chat: a title with `*` or `_` does not turn bold or italic."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
 def fit(text: str, limit: int) -> str:
     """Text cut to at most `limit` characters, at a word boundary, with an ellipsis."""
     if len(text) <= limit:

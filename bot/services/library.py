@@ -36,6 +36,7 @@ class Library:
     async def close(self) -> None:
         if self._llm is not None:
             await self._llm.api.close()
+            self._llm = None
         await self.db.close()
 
     async def __aenter__(self) -> "Library":

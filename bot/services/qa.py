@@ -1,0 +1,179 @@
+"""Grounded questions and answers over the library, with citations checked against the context.
+
+1. Retrieve: the hybrid search, or one paper's whole stored text when the reader names it.
+   A question in another language than English whose keywords find little is rewritten by the
+   LLM into English search terms and searched again (many papers have English text only).
+2. Pack the papers by rank under the token budget, each labelled with what the model must cite.
+3. Answer in the question's language; citations of papers that were not supplied are removed
+   and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from bot.llm.client import Caller, TextCallback, Usage
+from bot.llm.errors import LLMError
+from bot.llm.prompts import load_prompt
+from bot.llm.tokens import count_message_tokens, pack
+from bot.retrieval.search import SearchHit
+from bot.services.context import citation_keys, filter_citations, paper_block
+from bot.services.language import guess_language, language_name, normalize_tag
+from bot.services.library import Library
+from bot.services.papers import PaperDetail, paper_detail, resolve_paper
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = 8  # papers offered to the model, best first, as many as fit the budget
+# A non-English question is weakly supported when fewer than this many of its top 5 papers
+# were found by keywords too: its words are probably not in the papers' (English) text.
+MIN_KEYWORD_SUPPORT = 2
+REWRITE_MAX_TOKENS = 60
+RRF_K = 60  # reciprocal rank fusion constant for merging the original and rewritten searches
+
+
+@dataclass
+class Question:
+    """A question with the papers chosen to answer it, before the LLM is asked."""
+
+    text: str
+    lang: str
+    papers: list[PaperDetail]
+    full_text: bool = False  # one named paper, with every stored summary
+    rewritten_query: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass
+class Answer:
+    question: Question
+    text: str
+    citations: list[PaperDetail]
+    supplied: list[PaperDetail]
+    removed_citations: list[str]
+
+    def to_json(self) -> dict:
+        return {
+            "answer": self.text,
+            "lang": self.question.lang,
+            "citations": [{"arxiv_id": p.arxiv_id, "title": p.title, "key": p.key} for p in self.citations],
+            "context": [{"arxiv_id": p.arxiv_id, "title": p.title, "key": p.key} for p in self.supplied],
+            "rewritten_query": self.question.rewritten_query,
+            "usage": self.question.usage.to_json(),
+        }
+
+
+def keyword_support(hits: list[SearchHit]) -> int:
+    return sum(1 for hit in hits[:5] if hit.ranks.get("lexical") or hit.exact)
+
+
+def is_weak(hits: list[SearchHit], lang: str, coverage: float) -> bool:
+    """Whether a search needs a second try in English: few hits, or a question in a language
+    that little of the library is written in, or whose keywords found little."""
+    if len(hits) < 3:
+        return True
+    if lang.split("-")[0] == "en":
+        return False
+    return coverage < 1.0 or keyword_support(hits) < MIN_KEYWORD_SUPPORT
+
+
+def merge_rankings(*rankings: list[SearchHit]) -> list[int]:
+    """Paper ids by reciprocal rank fusion of several rankings; exact hits stay first."""
+    scores: dict[int, float] = {}
+    exact: list[int] = []
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            scores[hit.paper_id] = scores.get(hit.paper_id, 0.0) + 1.0 / (RRF_K + rank)
+            if hit.exact and hit.paper_id not in exact:
+                exact.append(hit.paper_id)
+    rest = sorted((pid for pid in scores if pid not in exact), key=lambda pid: -scores[pid])
+    return exact + rest
+
+
+async def rewrite_query(library: Library, question: str, caller: Caller) -> tuple[str, Usage]:
+    prompt = load_prompt("rewrite_query")
+    completion = await library.llm().complete(
+        prompt.render(question=question),
+        Caller("rewrite_query", caller.guild_id, caller.user_id),
+        max_tokens=REWRITE_MAX_TOKENS,
+    )
+    usage = Usage()
+    usage.add(completion)
+    return " ".join(completion.text.split())[:300], usage
+
+
+async def gather(
+    library: Library,
+    question: str,
+    *,
+    paper_ref: str | None = None,
+    lang: str | None = None,
+    caller: Caller | None = None,
+) -> Question:
+    """The papers that should answer `question`. Needs no LLM unless retrieval is weak, and
+    then goes on without the rewrite when no LLM is available."""
+    question = question.strip()
+    if not question:
+        raise ValueError("ask a question, e.g. paperbot ask \"what is new in retrieval-augmented generation?\"")
+    lang = normalize_tag(lang) if lang else guess_language(question)
+    caller = caller or Caller("ask")
+    if paper_ref:
+        paper = await paper_detail(library.db, await resolve_paper(library.db, paper_ref))
+        return Question(question, lang, [paper], full_text=True)
+
+    hits = await library.retriever.search(question, limit=CANDIDATES)
+    result = Question(question, lang, [])
+    ranked = [hit.paper_id for hit in hits]
+    if is_weak(hits, lang, await library.retriever.lexical_weight(question)):
+        try:
+            rewritten, usage = await rewrite_query(library, question, caller)
+        except LLMError as exc:
+            log.info("question not rewritten (%s)", exc)
+        else:
+            result.rewritten_query, result.usage = rewritten, usage
+            if rewritten:
+                more = await library.retriever.search(rewritten, limit=CANDIDATES)
+                ranked = merge_rankings(hits, more)
+    result.papers = [await paper_detail(library.db, pid) for pid in ranked[:CANDIDATES]]
+    return result
+
+
+async def answer(
+    library: Library,
+    question: Question,
+    *,
+    caller: Caller | None = None,
+    on_text: TextCallback | None = None,
+) -> Answer:
+    """The LLM's answer to a gathered question, grounded in its papers, citations checked."""
+    llm = library.llm()
+    prompt = load_prompt("ask")
+    values = {"language": language_name(question.lang), "question": question.text}
+    overhead = count_message_tokens(prompt.render(**values, context=""), llm.model)
+    blocks = [paper_block(paper, full=question.full_text) for paper in question.papers]
+    packed = pack(blocks, llm.prompt_budget() - overhead, llm.model)
+    supplied = question.papers[: len(packed)]
+    context = "\n\n".join(packed) if packed else "(no paper in the library matches this question)"
+    completion = await llm.complete(
+        prompt.render(**values, context=context), caller or Caller("ask"), on_text=on_text
+    )
+    question.usage.add(completion)
+    keys = {key: paper for paper in supplied for key in citation_keys(paper)}
+    text, cited, removed = filter_citations(completion.text, keys)
+    if removed:
+        log.warning("removed citations of papers not in the context: %s", ", ".join(removed))
+    return Answer(question, text, cited, supplied, removed)
+
+
+async def ask(
+    library: Library,
+    question: str,
+    *,
+    paper_ref: str | None = None,
+    lang: str | None = None,
+    caller: Caller | None = None,
+    on_text: TextCallback | None = None,
+) -> Answer:
+    gathered = await gather(library, question, paper_ref=paper_ref, lang=lang, caller=caller)
+    return await answer(library, gathered, caller=caller, on_text=on_text)

@@ -1,0 +1,279 @@
+"""The daily roundup: the papers of one digest date, ranked, each with a short summary in the
+reader's language, cut into chat-sized blocks.
+
+Summaries ("blurbs") are written by the LLM several papers per request and stored, so a roundup
+asked again, or posted to several servers in one language, costs nothing more. Without an LLM,
+or when it fails, the roundup still goes out: stored summaries in the language when there are
+some, else the opening of the English abstract, flagged as untranslated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date as Date
+
+from bot.llm.client import Caller, Usage
+from bot.llm.errors import LLMError, LLMNotConfigured
+from bot.llm.prompts import load_prompt
+from bot.llm.tokens import count_message_tokens, truncate_to_tokens
+from bot.services.chunks import escape_markdown, fit, pack_entries
+from bot.services.context import RICHNESS, source_text
+from bot.services.language import language_name, normalize_tag
+from bot.services.library import Library
+from bot.services.papers import PaperDetail, paper_detail
+from bot.services.summaries import store_summaries
+from bot.store import Database
+
+log = logging.getLogger(__name__)
+
+BLURB_KIND = "roundup_blurb"
+BLURBS_PER_REQUEST = 5
+BLURB_OUTPUT_TOKENS = 180  # per paper: three sentences of Korean or Chinese fit
+BLURB_SOURCE_TOKENS = 400  # per paper: the abstract, or the opening of a long summary
+FALLBACK_CHARS = 320
+_NUMBERED_LINE = re.compile(r"^\s*\[(\d+)\]\s*(.+?)\s*$", re.MULTILINE)
+CJK_SENTENCE_ENDS = ("。", "！", "？")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+
+
+class RoundupError(ValueError):
+    """A roundup that cannot be made from what the reader asked (a bad date, an empty library)."""
+
+
+@dataclass
+class RoundupEntry:
+    paper: PaperDetail
+    summary: str
+    translated: bool  # the summary is in the roundup's language
+
+    @property
+    def code_url(self) -> str | None:
+        return next((link["url"] for link in self.paper.links if link["kind"] == "code"), None)
+
+    def render(self, number: int) -> str:
+        title = escape_markdown(self.paper.title)
+        votes = f" · {self.paper.votes} votes" if self.paper.votes else ""
+        lines = [f"**{number}. {title}**{votes}"]
+        if self.paper.url:
+            lines.append(f"<{self.paper.url}>")
+        lines.append(self.summary + ("" if self.translated else " *(untranslated)*"))
+        extras = []
+        if self.paper.topics:
+            extras.append("Topics: " + ", ".join(escape_markdown(t) for t in self.paper.topics))
+        if self.code_url:
+            extras.append(f"Code: <{self.code_url}>")
+        if extras:
+            lines.append(" · ".join(extras))
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {
+            "arxiv_id": self.paper.arxiv_id,
+            "key": self.paper.key,
+            "title": self.paper.title,
+            "url": self.paper.url,
+            "summary": self.summary,
+            "translated": self.translated,
+            "topics": self.paper.topics,
+            "code": self.code_url,
+            "votes": self.paper.votes,
+        }
+
+
+@dataclass
+class Roundup:
+    date: str | None
+    lang: str
+    topic: str | None
+    entries: list[RoundupEntry]
+    note: str | None = None  # why entries are untranslated, when they are
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def untranslated(self) -> int:
+        return sum(1 for entry in self.entries if not entry.translated)
+
+    @property
+    def blocks(self) -> list[str]:
+        """Chat-ready messages of at most 2,000 characters, split between entries."""
+        if not self.entries:
+            return []
+        about = f" · {escape_markdown(self.topic)}" if self.topic else ""
+        header = f"📰 **Paper roundup · {self.date}**{about} · {len(self.entries)} papers · {language_name(self.lang)}"
+        entries = [header] + [entry.render(n) for n, entry in enumerate(self.entries, start=1)]
+        if self.untranslated:
+            entries.append(
+                f"*{self.untranslated} of {len(self.entries)} summaries are not in "
+                f"{language_name(self.lang)}{': ' + self.note if self.note else ''}.*"
+            )
+        return pack_entries(entries)
+
+    def to_json(self) -> dict:
+        return {
+            "date": self.date,
+            "lang": self.lang,
+            "topic": self.topic,
+            "blocks": self.blocks,
+            "papers": [entry.to_json() for entry in self.entries],
+            "untranslated": self.untranslated,
+            "note": self.note,
+            "usage": self.usage.to_json(),
+        }
+
+
+async def latest_digest_date(db: Database) -> str | None:
+    return await db.fetchval("SELECT max(digest_date) FROM digests")
+
+
+async def ranked_papers(db: Database, day: str, topic: str | None, limit: int) -> list[int]:
+    """Papers of the digests dated `day`: most votes first, then mentioned by more digests,
+    then the most recent."""
+    pattern = None
+    if topic:
+        pattern = "%" + re.sub(r"([%_\\])", r"\\\1", topic.strip()) + "%"
+    rows = await db.fetchall(
+        """
+        SELECT p.id FROM papers p
+        JOIN paper_digests pd ON pd.paper_id = p.id
+        JOIN digests d ON d.id = pd.digest_id
+        WHERE d.digest_date = :day
+          AND (:pattern IS NULL OR EXISTS (
+                SELECT 1 FROM paper_topics t
+                WHERE t.paper_id = p.id AND t.topic LIKE :pattern ESCAPE '\\'))
+        GROUP BY p.id
+        ORDER BY coalesce(p.votes, -1) DESC,
+                 (SELECT count(*) FROM paper_digests x WHERE x.paper_id = p.id) DESC,
+                 p.published DESC, p.id
+        LIMIT :limit
+        """,
+        {"day": day, "pattern": pattern, "limit": limit},
+    )
+    return [row[0] for row in rows]
+
+
+def opening(text: str, max_chars: int = FALLBACK_CHARS) -> str:
+    """The first sentences of a text, at most three and about `max_chars` characters."""
+    out = ""
+    for sentence in _SENTENCE_END.split(" ".join(text.split()))[:3]:
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        joined = out + ("" if not out or out.endswith(CJK_SENTENCE_ENDS) else " ") + sentence
+        if out and len(joined) > max_chars:
+            break
+        out = joined
+    return fit(out, max_chars)
+
+
+def stored_entry(paper: PaperDetail, lang: str) -> RoundupEntry:
+    """An entry from what is stored, without the LLM: the reader's language when possible."""
+    # a reader of Simplified Chinese reads Traditional too: the same base language will do
+    in_lang = [s for s in paper.summaries if s.lang == lang] or [
+        s for s in paper.summaries if s.lang.split("-")[0] == lang.split("-")[0]
+    ]
+    preferred = ("roundup_blurb", "brief") + RICHNESS
+    in_lang.sort(key=lambda s: preferred.index(s.kind) if s.kind in preferred else len(preferred))
+    if in_lang:
+        return RoundupEntry(paper, opening(in_lang[0].text), True)
+    text = source_text(paper)
+    in_english = bool(paper.abstract)
+    translated = in_english and lang.split("-")[0] == "en"
+    return RoundupEntry(paper, opening(text) if text else "", translated)
+
+
+def parse_blurbs(reply: str, count: int) -> dict[int, str]:
+    """`[n] text` lines of a reply, by 0-based position; numbers out of range are ignored."""
+    blurbs = {}
+    for match in _NUMBERED_LINE.finditer(reply):
+        number = int(match.group(1))
+        if 1 <= number <= count and match.group(2):
+            blurbs.setdefault(number - 1, match.group(2))
+    return blurbs
+
+
+async def write_blurbs(
+    library: Library, papers: list[PaperDetail], lang: str, caller: Caller, usage: Usage
+) -> dict[int, str]:
+    """Blurbs for `papers` from one LLM request, by paper id; stored for next time."""
+    llm = library.llm()
+    prompt = load_prompt("roundup_blurbs")
+    output_tokens = min(BLURB_OUTPUT_TOKENS * len(papers), library.settings.max_output_tokens)
+    overhead = count_message_tokens(prompt.render(language=language_name(lang), papers=""), llm.model)
+    per_paper = min(BLURB_SOURCE_TOKENS, (llm.prompt_budget(output_tokens) - overhead) // len(papers) - 20)
+    listing = "\n\n".join(
+        f"[{n}] {paper.title}\n{truncate_to_tokens(source_text(paper), per_paper, llm.model)}"
+        for n, paper in enumerate(papers, start=1)
+    )
+    completion = await llm.complete(
+        prompt.render(language=language_name(lang), papers=listing), caller, max_tokens=output_tokens
+    )
+    usage.add(completion)
+    parsed = parse_blurbs(completion.text, len(papers))
+    if len(parsed) < len(papers):
+        log.warning("roundup reply had %d of %d summaries", len(parsed), len(papers))
+    written = {papers[i].id: text for i, text in parsed.items()}
+    await store_summaries(
+        library.db,
+        [(pid, BLURB_KIND, lang, text, llm.model, prompt.cache_tag) for pid, text in written.items()],
+    )
+    return written
+
+
+async def cached_blurbs(library: Library, paper_ids: list[int], lang: str) -> dict[int, str]:
+    llm = library.llm()
+    prompt_version = load_prompt("roundup_blurbs").cache_tag
+    rows = await library.db.fetchall(
+        "SELECT paper_id, text FROM summaries WHERE kind = ? AND lang = ? AND model = ? "
+        "AND prompt_version = ? AND paper_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (BLURB_KIND, lang, llm.model, prompt_version, json.dumps(paper_ids)),
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def parse_day(day: str) -> str:
+    try:
+        return Date.fromisoformat(day.strip()).isoformat()
+    except ValueError:
+        raise RoundupError(f"{day!r} is not a date: use YYYY-MM-DD, e.g. 2024-07-17") from None
+
+
+async def build_roundup(
+    library: Library,
+    *,
+    day: str | None = None,
+    lang: str = "en",
+    limit: int = 10,
+    topic: str | None = None,
+    caller: Caller | None = None,
+) -> Roundup:
+    """The roundup of digest date `day` (default: the latest). Never fails for want of an LLM."""
+    lang = normalize_tag(lang)
+    if limit < 1:
+        raise RoundupError("the roundup needs room for at least one paper (--limit 1 or more)")
+    day = parse_day(day) if day else await latest_digest_date(library.db)
+    if day is None:
+        raise RoundupError("the library has no dated digest yet: run paperbot ingest first")
+    papers = [await paper_detail(library.db, pid) for pid in await ranked_papers(library.db, day, topic, limit)]
+    result = Roundup(day, lang, topic, [])
+    if not papers:
+        return result
+    caller = caller or Caller("roundup")
+    blurbs: dict[int, str] = {}
+    try:
+        blurbs = await cached_blurbs(library, [p.id for p in papers], lang)
+        missing = [p for p in papers if p.id not in blurbs]
+        for start in range(0, len(missing), BLURBS_PER_REQUEST):
+            batch = missing[start : start + BLURBS_PER_REQUEST]
+            blurbs |= await write_blurbs(library, batch, lang, caller, result.usage)
+    except LLMError as exc:
+        # the roundup goes out anyway, from stored text; the reader is told why
+        log.warning("roundup without the LLM: %s", exc)
+        result.note = "no LLM is configured" if isinstance(exc, LLMNotConfigured) else str(exc)
+    result.entries = [
+        RoundupEntry(paper, blurbs[paper.id], True) if paper.id in blurbs else stored_entry(paper, lang)
+        for paper in papers
+    ]
+    return result

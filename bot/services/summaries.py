@@ -1,0 +1,141 @@
+"""Fresh summaries in the reader's language, written by the LLM once and kept.
+
+A summary paperbot writes is stored beside the digests' summaries, with the model and the
+prompt's version: asking again for the same paper, style and language returns the stored text
+with no API call, and a changed prompt or model writes a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.corpus.ingest import reindex_papers
+from bot.corpus.text import text_sha
+from bot.llm.client import Caller, Usage
+from bot.llm.errors import LLMError
+from bot.llm.prompts import load_prompt
+from bot.llm.tokens import count_message_tokens, truncate_to_tokens
+from bot.services.context import source_text
+from bot.services.language import language_name, normalize_tag
+from bot.services.library import Library
+from bot.services.papers import PaperDetail, paper_detail, resolve_paper
+from bot.store import Database
+
+# style -> (prompt task, summary kind stored, output tokens it needs)
+STYLES = {
+    "brief": ("summarize_brief", "brief", 400),
+    "structured": ("summarize_structured", "structured_summary", 1200),
+}
+
+
+class NothingToSummarize(LookupError):
+    """The paper has neither an abstract nor a stored summary."""
+
+
+@dataclass
+class FreshSummary:
+    paper: PaperDetail
+    lang: str
+    style: str
+    text: str
+    model: str
+    prompt_version: str
+    cached: bool
+    usage: Usage
+
+    def to_json(self) -> dict:
+        return {
+            "arxiv_id": self.paper.arxiv_id,
+            "key": self.paper.key,
+            "title": self.paper.title,
+            "url": self.paper.url,
+            "lang": self.lang,
+            "style": self.style,
+            "summary": self.text,
+            "model": self.model,
+            "prompt_version": self.prompt_version,
+            "cached": self.cached,
+            "usage": self.usage.to_json(),
+        }
+
+
+async def stored_summary(
+    db: Database, paper_id: int, kind: str, lang: str, model: str, prompt_version: str
+) -> str | None:
+    """The newest summary written by this model with this prompt version, if any."""
+    return await db.fetchval(
+        "SELECT text FROM summaries WHERE paper_id = ? AND kind = ? AND lang = ? AND model = ? "
+        "AND prompt_version = ? ORDER BY id DESC LIMIT 1",
+        (paper_id, kind, lang, model, prompt_version),
+    )
+
+
+async def store_summaries(db: Database, rows: list[tuple[int, str, str, str, str, str]]) -> None:
+    """Keep written summaries: rows of (paper_id, kind, lang, text, model, prompt_version).
+
+    The same text written again moves to the newest model and prompt version. The papers'
+    keyword index is refreshed so the new text is searchable.
+    """
+    if not rows:
+        return
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO summaries (paper_id, kind, lang, text, text_sha, model, prompt_version) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (paper_id, kind, lang, text_sha) DO UPDATE SET "
+            "model = excluded.model, prompt_version = excluded.prompt_version",
+            [(pid, kind, lang, text, text_sha(text), model, version) for pid, kind, lang, text, model, version in rows],
+        )
+        await reindex_papers(conn, sorted({row[0] for row in rows}))
+
+
+def fit_source(messages_without_source: list[dict[str, str]], source: str, budget: int, model: str) -> str:
+    """The source text cut at a token boundary so the whole request fits `budget`."""
+    room = budget - count_message_tokens(messages_without_source, model)
+    return truncate_to_tokens(source, max(room, 0), model)
+
+
+async def summarize(
+    library: Library,
+    ref: str,
+    *,
+    lang: str = "en",
+    style: str = "brief",
+    fresh: bool = False,
+    caller: Caller | None = None,
+) -> FreshSummary:
+    """A summary of one paper in `lang`: the stored one unless `fresh`, else written now.
+
+    Raises PaperNotFound, NothingToSummarize, UnknownLanguage, or an LLMError (one line each).
+    """
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose brief or structured")
+    lang = normalize_tag(lang)
+    task, kind, output_tokens = STYLES[style]
+    paper = await paper_detail(library.db, await resolve_paper(library.db, ref))
+    source = source_text(paper)
+    if not source:
+        raise NothingToSummarize(f"{paper.title!r} has no abstract or summary to work from")
+    llm = library.llm()
+    prompt = load_prompt(task)
+    usage = Usage()
+    if not fresh:
+        text = await stored_summary(library.db, paper.id, kind, lang, llm.model, prompt.cache_tag)
+        if text is not None:
+            return FreshSummary(paper, lang, style, text, llm.model, prompt.cache_tag, True, usage)
+
+    output_tokens = min(output_tokens, library.settings.max_output_tokens)
+    values = {"language": language_name(lang), "title": paper.title}
+    budget = llm.prompt_budget(output_tokens)
+    source = fit_source(prompt.render(**values, source=""), source, budget, llm.model)
+    completion = await llm.complete(
+        prompt.render(**values, source=source),
+        caller or Caller("summarize"),
+        max_tokens=output_tokens,
+    )
+    usage.add(completion)
+    text = completion.text.strip()
+    if not text:
+        raise LLMError(f"the model ({llm.model}) returned an empty summary; try again with --fresh")
+    await store_summaries(library.db, [(paper.id, kind, lang, text, llm.model, prompt.cache_tag)])
+    return FreshSummary(paper, lang, style, text, llm.model, prompt.cache_tag, False, usage)
