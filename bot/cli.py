@@ -26,6 +26,7 @@ from rich.text import Text
 from bot.corpus.ingest import FileReport, digest_files, ingest_file
 from bot.llm.errors import LLMError
 from bot.llm.ledger import usage_report
+from bot.retrieval.embedders import EmbeddingsNotConfigured
 from bot.retrieval.search import MODES, describe_hits
 from bot.retrieval.vectors import count_missing, embed_pending
 from bot.services import qa
@@ -54,6 +55,7 @@ USER_ERRORS = (
     RoundupError,
     NothingToSummarize,
     LLMError,
+    EmbeddingsNotConfigured,
 )
 
 

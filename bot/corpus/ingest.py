@@ -232,14 +232,16 @@ def _updated_fields(row: dict, paper: ParsedPaper) -> dict:
     changes: dict = {}
     if paper.arxiv_id and row["arxiv_id"] is None:
         changes["arxiv_id"] = paper.arxiv_id
-    if _version_number(paper.arxiv_version) > _version_number(row["arxiv_version"]):
+    newer_version = _version_number(paper.arxiv_version) > _version_number(row["arxiv_version"])
+    if newer_version:
         changes["arxiv_version"] = paper.arxiv_version
     authors = json.loads(row["authors"])
     if paper.authors_complete and len(paper.authors) > len(authors):
         changes["authors"] = json.dumps(paper.authors, ensure_ascii=False)
     elif not authors and paper.authors:
         changes["authors"] = json.dumps(paper.authors, ensure_ascii=False)
-    if paper.abstract and not row["abstract"]:
+    # a new arXiv version may rewrite its abstract; otherwise the first abstract seen stays
+    if paper.abstract and (not row["abstract"] or (newer_version and paper.abstract != row["abstract"])):
         changes["abstract"] = paper.abstract
     if paper.published and not row["published"]:
         changes["published"] = paper.published

@@ -127,7 +127,13 @@ class Retriever:
                 "SELECT count(*) FROM paper_vectors WHERE embedder = ?", (self.embedder.name,)
             )
             if self._index is None or len(self._index) != stored:
-                self._index = await VectorIndex.load(self.db, self.embedder.name, self.embedder.dim)
+                # an endpoint's dimension is known once it has answered; the store knows it too
+                dim = self.embedder.dim or await self.db.fetchval(
+                    "SELECT dim FROM paper_vectors WHERE embedder = ? LIMIT 1", (self.embedder.name,)
+                )
+                if dim is None:
+                    return None
+                self._index = await VectorIndex.load(self.db, self.embedder.name, dim)
             return self._index
 
     async def lexical_weight(self, query: str) -> float:

@@ -97,7 +97,7 @@ async def embed_pending(
                 "INSERT OR REPLACE INTO paper_vectors (paper_id, embedder, facet, dim, text_sha, vector) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (paper_id, embedder.name, facet, embedder.dim, sha, vector.astype("<f4").tobytes())
+                    (paper_id, embedder.name, facet, len(vector), sha, vector.astype("<f4").tobytes())
                     for (paper_id, facet, _, sha), vector in zip(batch, vectors)
                 ],
             )
@@ -119,6 +119,7 @@ class VectorIndex:
         self.dim = dim
         self.ids = ids
         self.matrix = matrix
+        self.groups: np.ndarray | None = None
         self._row_of: dict[int, int] = {}
         for row, pid in enumerate(ids):
             self._row_of.setdefault(int(pid), row)
@@ -126,7 +127,7 @@ class VectorIndex:
     @classmethod
     async def load(cls, db: Database, embedder_name: str, dim: int) -> "VectorIndex":
         rows = await db.fetchall(
-            "SELECT paper_id, dim, vector FROM paper_vectors WHERE embedder = ? "
+            "SELECT paper_id, dim, vector, facet FROM paper_vectors WHERE embedder = ? "
             "ORDER BY paper_id, facet != 'main', facet",
             (embedder_name,),
         )
@@ -141,12 +142,19 @@ class VectorIndex:
             dim,
             np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
             np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), dim),
+            [r[3] for r in rows],
         )
 
     @classmethod
-    def from_arrays(cls, embedder_name: str, dim: int, ids: np.ndarray, matrix: np.ndarray) -> "VectorIndex":
+    def from_arrays(
+        cls, embedder_name: str, dim: int, ids: np.ndarray, matrix: np.ndarray, facets: list[str] | None = None
+    ) -> "VectorIndex":
         matrix = normalize_rows(matrix.reshape(len(ids), dim)) if len(ids) else np.zeros((0, dim), np.float32)
-        return cls(embedder_name, dim, ids, np.ascontiguousarray(matrix, dtype=np.float32))
+        index = cls(embedder_name, dim, ids, np.ascontiguousarray(matrix, dtype=np.float32))
+        if facets is not None:
+            codes = {name: code for code, name in enumerate(sorted(set(facets)))}
+            index.groups = np.fromiter((codes[f] for f in facets), dtype=np.int32, count=len(facets))
+        return index
 
     def __len__(self) -> int:
         """Number of vectors (a paper has one per facet)."""
@@ -163,6 +171,13 @@ class VectorIndex:
         if query.shape != (self.dim,):
             raise ValueError(f"query has dimension {query.shape}, the index {self.dim}")
         scores = self.matrix @ query.astype(np.float32)
+        if self.groups is not None:
+            # Center each facet group on its mean similarity to the query: the small model
+            # rates any text in the question's language as close, so without this a Korean
+            # question lands on the few papers with Korean text, whatever they are about.
+            sums = np.bincount(self.groups, weights=scores)
+            counts = np.bincount(self.groups)
+            scores = scores - (sums / np.maximum(counts, 1))[self.groups]
         want = min(len(scores), (k + len(exclude)) * 4)  # a paper has up to a few facets
         top = np.argpartition(-scores, want - 1)[:want]
         top = top[np.argsort(-scores[top])]

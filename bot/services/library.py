@@ -37,6 +37,9 @@ class Library:
         if self._llm is not None:
             await self._llm.api.close()
             self._llm = None
+        embedder_close = getattr(self.retriever.embedder, "close", None)
+        if embedder_close is not None:
+            await embedder_close()
         await self.db.close()
 
     async def __aenter__(self) -> "Library":

@@ -1,0 +1,133 @@
+"""Search by meaning: the offline model across languages, incremental embedding, and the
+OpenAI-compatible embedder against a scripted server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bot.corpus.ingest import ingest_bytes
+from bot.llm.embeddings import OpenAIEmbedder
+from bot.llm.errors import LLMError
+from bot.retrieval.embedders import LocalE5Embedder
+from bot.retrieval.search import Retriever, describe_hits
+from bot.retrieval.vectors import VectorIndex, count_missing, embed_pending
+from bot.settings import Settings
+from tests.conftest import corpus_file
+from tests.support.openai_server import Reply, rate_limited, server_error
+
+
+def openai_embedder(server, model: str = "embed-a", **overrides) -> OpenAIEmbedder:
+    settings = Settings(
+        OPENAI_API_KEY="sk-test",
+        PAPERBOT_EMBEDDINGS="openai",
+        PAPERBOT_EMBEDDINGS_BASE_URL=server.base_url,
+        PAPERBOT_EMBEDDINGS_MODEL=model,
+        PAPERBOT_LLM_TIMEOUT=2.0,
+        PAPERBOT_LLM_MAX_ATTEMPTS=3,
+        **overrides,
+    )
+    return OpenAIEmbedder.from_settings(settings)
+
+
+def embedding_requests(server) -> list:
+    return [r for r in server.requests if r.path.endswith("/embeddings")]
+
+
+async def test_korean_question_finds_a_paper_with_only_english_and_chinese_text(db):
+    # 004 (English abstracts with Chinese translations) and 001 (Korean highlights) together:
+    # the Korean question must reach past the papers that share its language
+    for prefix in ("001", "004"):
+        path = corpus_file(prefix)
+        assert (await ingest_bytes(db, path.read_bytes(), path.name)).error is None
+    embedder = LocalE5Embedder()
+    await embed_pending(db, embedder)
+    retriever = Retriever(db, embedder)
+    # "how to move a big teacher network's knowledge into a small student model"
+    question = "큰 교사 네트워크의 지식을 작은 학생 모델로 옮기는 방법"
+    hits = await describe_hits(db, await retriever.search(question, limit=3, mode="semantic"))
+    wanted = "All You Need in Knowledge Distillation Is a Tailored Coordinate System"
+    assert wanted in [hit.title for hit in hits]
+    langs = await db.fetchall(
+        "SELECT DISTINCT s.lang FROM summaries s JOIN papers p ON p.id = s.paper_id WHERE p.title = ?",
+        (wanted,),
+    )
+    assert {row[0] for row in langs} == {"zh"}  # nothing Korean about it
+
+
+async def test_changed_abstract_re_embeds_exactly_that_paper(db, openai_server):
+    path = corpus_file("003")
+    original = path.read_text(encoding="utf-8")
+    assert (await ingest_bytes(db, original.encode(), "day1.md")).error is None
+    embedder = openai_embedder(openai_server)
+    await embed_pending(db, embedder)
+    assert await count_missing(db, embedder.name) == 0
+    sentence = "Counting mitotic figures (MFs) is a time-consuming, laborious task prone to"
+    assert sentence in original
+    # arXiv version 2 of the paper comes with a revised abstract
+    changed = original.replace(sentence, "Counting mitotic figures (MFs) is slow and prone to")
+    changed = changed.replace("2407.12773v1", "2407.12773v2")
+    report = await ingest_bytes(db, changed.encode(), "day1-revised.md")
+    assert report.updated == 1, report
+    assert await count_missing(db, embedder.name) == 1
+    before = len(embedding_requests(openai_server))
+    assert await embed_pending(db, embedder) == 1  # one facet: the English "main" text
+    sent = [text for r in embedding_requests(openai_server)[before:] for text in r.json["input"]]
+    assert len(sent) == 1 and sent[0].startswith("OMG-Net") and "is slow and prone to" in sent[0]
+    await embedder.close()
+
+
+async def test_switching_embedder_never_mixes_dimensions(db, openai_server):
+    path = corpus_file("001")
+    await ingest_bytes(db, path.read_bytes(), path.name)
+    first = openai_embedder(openai_server, "embed-a")
+    await embed_pending(db, first)
+    openai_server.embedding_dim = 32
+    second = openai_embedder(openai_server, "embed-b")
+    assert await count_missing(db, second.name) == 8  # a new model starts from nothing
+    await embed_pending(db, second)
+    dims = {tuple(r) for r in await db.fetchall("SELECT DISTINCT embedder, dim FROM paper_vectors")}
+    assert dims == {("openai:embed-a", 64), ("openai:embed-b", 32)}
+    retriever = Retriever(db, second)
+    hits = await retriever.search("diffusion models for video", limit=3, mode="semantic")
+    assert len(hits) == 3
+    index = await retriever.index()
+    assert index.matrix.shape[1] == 32 and index.embedder_name == "openai:embed-b"
+    with pytest.raises(ValueError, match="dimension"):
+        await VectorIndex.load(db, "openai:embed-a", 32)
+    await first.close()
+    await second.close()
+
+
+async def test_openai_embedder_retries_rate_limits_and_server_errors(openai_server):
+    embedder = openai_embedder(openai_server)
+    openai_server.script(rate_limited(0.2), server_error(503))
+    vectors = await embedder.embed_passages(["one text", "another text"])
+    assert vectors.shape == (2, 64)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert len(embedding_requests(openai_server)) == 3
+    await embedder.close()
+
+
+async def test_input_too_long_is_cut_and_sent_again_not_retried_as_is(openai_server):
+    embedder = openai_embedder(openai_server)
+    openai_server.max_embedding_input_chars = 4000
+    long_text = "attention " * 3000  # 30,000 characters
+    vector = await embedder.embed_query(long_text)
+    assert vector.shape == (64,)
+    sizes = [len(r.json["input"][0]) for r in embedding_requests(openai_server)]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)  # each shorter
+    assert sizes[-1] <= 4000 < sizes[0]
+    # the limit learned is kept: the next long text goes out short at once
+    await embedder.embed_query(long_text)
+    assert len(embedding_requests(openai_server)) == len(sizes) + 1
+    await embedder.close()
+
+
+async def test_unauthorized_endpoint_is_not_retried(openai_server):
+    embedder = openai_embedder(openai_server)
+    openai_server.script(Reply(status=401, body={"error": {"message": "bad key", "code": "invalid_api_key"}}))
+    with pytest.raises(LLMError, match="rejected the API key"):
+        await embedder.embed_query("anything")
+    assert len(embedding_requests(openai_server)) == 1
+    await embedder.close()
