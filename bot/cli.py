@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,7 +24,9 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from bot.console import PaperConsole
 from bot.corpus.ingest import FileReport, digest_files, ingest_file
+from bot.discord.bot import run_bot
 from bot.llm.errors import LLMError
 from bot.llm.ledger import usage_report
 from bot.retrieval.embedders import EmbeddingsNotConfigured
@@ -344,7 +347,8 @@ async def cmd_backup(args, lib: Library) -> int:
 
 
 async def cmd_start(args, lib: Library) -> int:
-    """The main job: ingest the default corpus folder when present, then show the library."""
+    """The main job: ingest the default corpus folder when present, show the library, then
+    (see `main`) start the bot, or the console when no Discord token is set."""
     corpus = lib.settings.default_corpus_dir
     if corpus.is_dir():
         out.print(f"Ingesting the digests in {corpus} ...")
@@ -354,7 +358,21 @@ async def cmd_start(args, lib: Library) -> int:
         out.print(f"[dim]No corpus folder at {corpus}; set PAPERBOT_CORPUS_DIR or run `paperbot ingest PATH`.[/]")
     args.json = False
     await cmd_stats(args, lib)
-    out.print("Try: [bold]paperbot search 'segment anything'[/], [bold]paperbot show 2408.00874[/]")
+    if lib.settings.discord_token is not None:
+        out.print("Starting the Discord bot (DISCORD_TOKEN is set) ...")
+    elif sys.stdin.isatty():
+        out.print("No DISCORD_TOKEN set: opening the console, which takes the bot's commands.")
+        await cmd_console(args, lib)
+    else:
+        out.print(
+            "No DISCORD_TOKEN set. Try [bold]paperbot console[/], [bold]paperbot search 'segment anything'[/] "
+            "or [bold]paperbot ask 'what is new in retrieval?'[/]"
+        )
+    return 0
+
+
+async def cmd_console(args, lib: Library) -> int:
+    await PaperConsole(lib, out).loop(Path.home() / ".paperbot_history")
     return 0
 
 
@@ -426,6 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_roundup)
 
+    p = sub.add_parser("console", help="type the bot's commands in a terminal (no Discord needed)")
+    p.set_defaults(handler=cmd_console)
+
+    p = sub.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
+    p.set_defaults(handler=None)
+
     p = sub.add_parser("backup", help="copy the live database to FILE (SQLite online backup)")
     p.add_argument("file", type=Path)
     p.set_defaults(handler=cmd_backup)
@@ -437,8 +461,18 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         return await args.handler(args, lib)
 
 
+def configure_logging(command: str | None) -> None:
+    """Terminal commands log warnings only; the bot logs what it does, with times."""
+    if command == "run":
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("discord.gateway").setLevel(logging.WARNING)
+    else:
+        logging.basicConfig(level=logging.WARNING, format="paperbot: %(levelname)s: %(message)s")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.command)
     if getattr(args, "limit", 1) is not None and getattr(args, "limit", 1) < 1:
         err.print("paperbot: --limit must be at least 1")
         return 2
@@ -449,8 +483,13 @@ def main(argv: list[str] | None = None) -> int:
         name = problem["loc"][0] if problem["loc"] else "a setting"
         err.print(f"paperbot: setting {name} is invalid: {problem['msg']}", highlight=False, markup=False)
         return 2
+    if args.command == "run":
+        return run_bot(settings)
     try:
-        return asyncio.run(run(args, settings))
+        code = asyncio.run(run(args, settings))
+        if args.command is None and code == 0 and settings.discord_token is not None:
+            return run_bot(settings)
+        return code
     except USER_ERRORS as exc:
         err.print(f"paperbot: {exc}", highlight=False, markup=False)
         return 1

@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     # Discord
     discord_token: SecretStr | None = Field(None, alias="DISCORD_TOKEN")
     max_attachment_bytes: int = Field(5_000_000, alias="PAPERBOT_MAX_ATTACHMENT_BYTES")
+    command_prefix: str = Field("!pb ", alias="PAPERBOT_PREFIX")
+    # Reading message text for prefix commands is a privileged intent: enable it in the
+    # developer portal first. Without it, prefix commands work when the bot is mentioned.
+    message_content_intent: bool = Field(False, alias="PAPERBOT_MESSAGE_CONTENT_INTENT")
+    llm_cooldown_s: float = Field(15.0, alias="PAPERBOT_LLM_COOLDOWN")
+    scheduler_tick_s: float = Field(30.0, alias="PAPERBOT_SCHEDULER_TICK")
+
+    # Digest sources (paperbot sources add ...)
+    sources_interval_min: float = Field(60.0, alias="PAPERBOT_SOURCES_INTERVAL")
+    sources_timeout_s: float = Field(30.0, alias="PAPERBOT_SOURCES_TIMEOUT")
+    sources_max_bytes: int = Field(20_000_000, alias="PAPERBOT_SOURCES_MAX_BYTES")
 
     # Corpus
     default_corpus_dir: Path = Field(Path("../shared/corpus"), alias="PAPERBOT_CORPUS_DIR")

@@ -270,7 +270,8 @@ async def build_roundup(
             blurbs |= await write_blurbs(library, batch, lang, caller, result.usage)
     except LLMError as exc:
         # the roundup goes out anyway, from stored text; the reader is told why
-        log.warning("roundup without the LLM: %s", exc)
+        level = logging.INFO if isinstance(exc, LLMNotConfigured) else logging.WARNING
+        log.log(level, "roundup without the LLM: %s", exc)
         result.note = "no LLM is configured" if isinstance(exc, LLMNotConfigured) else str(exc)
     result.entries = [
         RoundupEntry(paper, blurbs[paper.id], True) if paper.id in blurbs else stored_entry(paper, lang)

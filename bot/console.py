@@ -1,0 +1,145 @@
+"""`paperbot console`: the bot's commands in a terminal, printing what the bot would post.
+
+It is how a new user tries paperbot before creating a Discord application. Commands are typed
+as in chat (`/search ...`, `/ask ...`), with history and tab completion; options use the CLI's
+spelling (`/ask what is new? --lang ko`). Every command goes through the same service layer and
+the same message rendering as the bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import WordCompleter
+from prompt_toolkit.history import FileHistory
+from rich.console import Console
+from rich.rule import Rule
+
+from bot.llm.errors import LLMError
+from bot.retrieval.search import describe_hits
+from bot.services import qa
+from bot.services.guilds import SettingError
+from bot.services.language import UnknownLanguage
+from bot.services.library import Library
+from bot.services.messages import answer_messages, paper_messages, search_messages, summary_messages
+from bot.services.papers import PaperNotFound, paper_detail, resolve_paper
+from bot.services.roundup import RoundupError, build_roundup
+from bot.services.summaries import NothingToSummarize, summarize
+
+USER_ERRORS = (PaperNotFound, UnknownLanguage, LLMError, SettingError, RoundupError, NothingToSummarize)
+HELP = """Commands (as in Discord):
+  /search QUERY [--limit N] [--mode hybrid|lexical|semantic]
+  /paper ID_OR_TITLE
+  /ask QUESTION [--paper ID] [--lang L]
+  /summarize ID [--lang L] [--style brief|structured] [--fresh]
+  /roundup [--date YYYY-MM-DD] [--lang L] [--limit N] [--topic T]
+  /help, /quit"""
+
+
+class ConsoleUsageError(Exception):
+    """A command typed wrong: the message says how to type it."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would exit the process
+        raise ConsoleUsageError(message)
+
+
+def _parser(name: str, text_name: str | None, options: dict[str, dict]) -> _Parser:
+    parser = _Parser(prog=f"/{name}", add_help=False)
+    if text_name:
+        parser.add_argument(text_name, nargs="*" if name == "roundup" else "+")
+    for option, kwargs in options.items():
+        parser.add_argument(option, **kwargs)
+    return parser
+
+
+PARSERS = {
+    "search": _parser("search", "query", {"--limit": {"type": int, "default": 8}, "--mode": {"default": "hybrid", "choices": ("hybrid", "lexical", "semantic")}}),
+    "paper": _parser("paper", "ref", {}),
+    "ask": _parser("ask", "question", {"--paper": {}, "--lang": {}}),
+    "summarize": _parser("summarize", "ref", {"--lang": {"default": "en"}, "--style": {"default": "brief", "choices": ("brief", "structured")}, "--fresh": {"action": "store_true"}}),
+    "roundup": _parser("roundup", None, {"--date": {}, "--lang": {"default": "en"}, "--limit": {"type": int, "default": 8}, "--topic": {}}),
+}
+
+
+class PaperConsole:
+    def __init__(self, library: Library, out: Console):
+        self.library = library
+        self.out = out
+        self.handlers: dict[str, Callable[[argparse.Namespace], Awaitable[list[str]]]] = {
+            "search": self.search,
+            "paper": self.paper,
+            "ask": self.ask,
+            "summarize": self.summarize,
+            "roundup": self.roundup,
+        }
+
+    async def search(self, args) -> list[str]:
+        query = " ".join(args.query)
+        hits = await self.library.retriever.search(query, limit=args.limit, mode=args.mode)
+        return search_messages(query, await describe_hits(self.library.db, hits))
+
+    async def paper(self, args) -> list[str]:
+        paper_id = await resolve_paper(self.library.db, " ".join(args.ref))
+        related = await describe_hits(self.library.db, await self.library.retriever.similar(paper_id, 5))
+        return paper_messages(await paper_detail(self.library.db, paper_id), related)
+
+    async def ask(self, args) -> list[str]:
+        answer = await qa.ask(self.library, " ".join(args.question), paper_ref=args.paper, lang=args.lang)
+        return answer_messages(answer)
+
+    async def summarize(self, args) -> list[str]:
+        result = await summarize(self.library, " ".join(args.ref), lang=args.lang, style=args.style, fresh=args.fresh)
+        return summary_messages(result)
+
+    async def roundup(self, args) -> list[str]:
+        result = await build_roundup(self.library, day=args.date, lang=args.lang, limit=args.limit, topic=args.topic)
+        return result.blocks or [f"No papers in the digests dated {result.date}."]
+
+    async def execute(self, line: str) -> list[str]:
+        """The messages the bot would post for one typed command line."""
+        line = line.strip()
+        if not line:
+            return []
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            return [f"Cannot read that line ({exc}); check the quotes."]
+        name = words[0].lstrip("/").lower()
+        if name in ("help", "?"):
+            return [HELP]
+        if name not in self.handlers:
+            return [f"Unknown command {words[0]!r}. Type /help for the list."]
+        try:
+            args = PARSERS[name].parse_args(words[1:])
+            return await self.handlers[name](args)
+        except ConsoleUsageError as exc:
+            return [f"{exc}\n{PARSERS[name].format_usage().strip()}"]
+        except USER_ERRORS as exc:
+            return [str(exc)]
+
+    def show(self, messages: list[str]) -> None:
+        for number, message in enumerate(messages):
+            if number:
+                self.out.print(Rule(style="dim"))
+            self.out.print(message, markup=False, highlight=False)
+
+    async def loop(self, history_file: Path) -> None:
+        session: PromptSession = PromptSession(
+            history=FileHistory(str(history_file)),
+            completer=WordCompleter([f"/{n}" for n in self.handlers] + ["/help", "/quit"], sentence=True),
+        )
+        self.out.print("paperbot console: the bot's commands, here. /help lists them, /quit leaves.")
+        while True:
+            try:
+                line = await session.prompt_async("paperbot> ")
+            except (EOFError, KeyboardInterrupt):
+                return
+            if line.strip().lower() in ("/quit", "/exit", "quit", "exit"):
+                return
+            self.show(await self.execute(line))

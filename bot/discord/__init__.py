@@ -1,0 +1,1 @@
+"""paperbot on Discord: a thin layer of cogs over the service layer."""

@@ -1,0 +1,177 @@
+"""Server administration: /config (Manage Server only), /ingest, /usage, and the owner's sync."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.corpus.ingest import ingest_bytes
+from bot.discord.choices import language_choices, timezone_choices
+from bot.llm.ledger import tokens_spent_today
+from bot.retrieval.vectors import embed_pending
+from bot.services.guilds import get_settings, update_settings
+from bot.services.language import language_name
+from bot.services.scheduler import last_run, ran_on
+
+log = logging.getLogger(__name__)
+
+
+def describe_run(run: dict | None) -> str:
+    if run is None:
+        return "never"
+    outcome = {"done": "posted", "empty": "no new papers", "failed": "FAILED", "sending": "interrupted"}[run["status"]]
+    text = f"{run['local_date']}: {outcome}"
+    return text + (f" ({run['error']})" if run.get("error") else "")
+
+
+class Admin(commands.Cog):
+    def __init__(self, bot):
+        self.bot = bot
+        self._embedding: asyncio.Task | None = None
+
+    @commands.hybrid_group(name="config", description="paperbot's settings for this server", fallback="show")
+    @commands.guild_only()
+    @commands.has_guild_permissions(manage_guild=True)
+    @app_commands.default_permissions(manage_guild=True)
+    async def config(self, ctx: commands.Context) -> None:
+        db = self.bot.lib.db
+        settings = await get_settings(db, str(ctx.guild.id))
+        now = self.bot.clock()
+        ran = await ran_on(db, settings.guild_id, settings.local_date(now).isoformat())
+        next_run = settings.next_run(now, ran)
+        channel = f"<#{settings.channel_id}>" if settings.channel_id else "not set"
+        lines = [
+            "**paperbot settings**",
+            f"Roundup: {'on' if settings.enabled else 'off'} · channel {channel}",
+            f"Time: {settings.post_time} ({settings.tz})",
+            f"Language: {language_name(settings.lang)} ({settings.lang})",
+            f"Topic filter: {settings.topic or 'none'} · up to {settings.max_papers} papers",
+            f"Note on days without new papers: {'yes' if settings.note_when_empty else 'no'}",
+            "Next run: " + (discord.utils.format_dt(next_run, "F") if next_run else "not scheduled"),
+            "Last run: " + describe_run(await last_run(db, settings.guild_id)),
+        ]
+        await ctx.send("\n".join(lines), ephemeral=True)
+
+    @config.command(name="set", description="Change where, when and how the daily roundup is posted")
+    @commands.guild_only()
+    @commands.has_guild_permissions(manage_guild=True)
+    @app_commands.describe(
+        channel="Where the roundup goes",
+        time="Local time of day, HH:MM",
+        timezone="IANA time zone, e.g. Europe/Berlin",
+        language="Language of the summaries",
+        topic="Only papers under this topic (empty to clear)",
+        max_papers="Papers per roundup (1-25)",
+        enabled="Post the roundup every day",
+        note_when_empty="Post a one-line note on days without new papers",
+    )
+    async def config_set(
+        self,
+        ctx: commands.Context,
+        channel: discord.TextChannel | None = None,
+        time: str | None = None,
+        timezone: str | None = None,
+        language: str | None = None,
+        topic: str | None = None,
+        max_papers: int | None = None,
+        enabled: bool | None = None,
+        note_when_empty: bool | None = None,
+    ) -> None:
+        await update_settings(
+            self.bot.lib.db,
+            str(ctx.guild.id),
+            channel_id=str(channel.id) if channel else None,
+            post_time=time,
+            tz=timezone,
+            lang=language,
+            topic=topic,
+            max_papers=max_papers,
+            enabled=enabled,
+            note_when_empty=note_when_empty,
+        )
+        await self.config.callback(self, ctx)  # show the result
+
+    @config_set.autocomplete("timezone")
+    async def config_timezone(self, interaction: discord.Interaction, current: str):
+        return timezone_choices(current)
+
+    @config_set.autocomplete("language")
+    async def config_language(self, interaction: discord.Interaction, current: str):
+        return language_choices(current)
+
+    @commands.hybrid_command(description="Add a digest file to the library")
+    @commands.guild_only()
+    @commands.has_guild_permissions(manage_guild=True)
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.describe(digest="A digest file (Markdown or text)")
+    async def ingest(self, ctx: commands.Context, digest: discord.Attachment) -> None:
+        limit = self.bot.settings.max_attachment_bytes
+        if digest.size > limit:
+            await ctx.send(f"{digest.filename} is {digest.size:,} bytes; the limit is {limit:,}.", ephemeral=True)
+            return
+        await ctx.defer()
+        report = await ingest_bytes(self.bot.lib.db, await digest.read(), digest.filename)
+        if report.error:
+            await ctx.send(f"{digest.filename}: {report.error}")
+            return
+        if report.already_ingested:
+            await ctx.send(f"{digest.filename} was already ingested; nothing changed.")
+            return
+        warnings = f" · {len(report.problems)} entries skipped (line {report.problems[0].line}: {report.problems[0].message})" if report.problems else ""
+        await ctx.send(
+            f"{digest.filename} ({report.format}, {report.digest_date or 'undated'}): {report.new} new papers, "
+            f"{report.updated} updated, {report.summaries_added} summaries added{warnings}."
+        )
+        self._embed_in_background()
+
+    def _embed_in_background(self) -> None:
+        """New papers become searchable by meaning without holding up the reply."""
+        embedder = self.bot.lib.retriever.embedder
+        if embedder is None or (self._embedding and not self._embedding.done()):
+            return
+        self._embedding = asyncio.create_task(embed_pending(self.bot.lib.db, embedder))
+
+    async def cog_unload(self) -> None:
+        if self._embedding:
+            await asyncio.gather(self._embedding, return_exceptions=True)
+
+    @commands.hybrid_command(description="LLM tokens this server used today, and its budget")
+    @commands.guild_only()
+    @commands.has_guild_permissions(manage_guild=True)
+    @app_commands.default_permissions(manage_guild=True)
+    async def usage(self, ctx: commands.Context) -> None:
+        db = self.bot.lib.db
+        guild_id = str(ctx.guild.id)
+        spent = await tokens_spent_today(db, guild_id)
+        budget = self.bot.settings.guild_daily_token_budget
+        rows = await db.fetchall(
+            "SELECT feature, count(*) AS calls, sum(prompt_tokens + completion_tokens) AS tokens, "
+            "round(sum(cost_usd), 4) AS cost FROM llm_calls WHERE guild_id = ? "
+            "AND day = strftime('%Y-%m-%d', 'now') GROUP BY feature ORDER BY feature",
+            (guild_id,),
+        )
+        lines = [f"**LLM usage today (UTC)**: {spent:,} tokens" + (f" of {budget:,}" if budget else " (no budget set)")]
+        lines += [f"{row['feature']}: {row['calls']} calls, {row['tokens']:,} tokens, ~${row['cost']}" for row in rows]
+        await ctx.send("\n".join(lines), ephemeral=True)
+
+    @commands.command(hidden=True)
+    @commands.is_owner()
+    async def sync(self, ctx: commands.Context, scope: str = "guild") -> None:
+        """Sync slash commands to this server (instant) or `global` (all servers, slower)."""
+        tree = self.bot.tree
+        if scope == "global":
+            synced = await tree.sync()
+        elif ctx.guild is not None:
+            tree.copy_global_to(guild=ctx.guild)
+            synced = await tree.sync(guild=ctx.guild)
+        else:
+            raise commands.BadArgument("use `sync global` outside a server")
+        await ctx.send(f"Synced {len(synced)} slash commands ({scope}).")
+
+
+async def setup(bot) -> None:
+    await bot.add_cog(Admin(bot))

@@ -1,0 +1,51 @@
+"""Finding papers: /search, and /paper with related papers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord.choices import paper_choices
+from bot.discord.render import paper_embed, results_embed
+from bot.retrieval.search import describe_hits
+from bot.services.papers import paper_detail, resolve_paper
+
+class Papers(commands.Cog):
+    def __init__(self, bot):
+        self.bot = bot
+
+    @commands.hybrid_command(description="Search the library by meaning and keywords, in any language")
+    @app_commands.describe(query="What you are looking for, in your own words", mode="How to rank", limit="How many papers (1-20)")
+    async def search(
+        self,
+        ctx: commands.Context,
+        *,
+        query: str,
+        mode: Literal["hybrid", "lexical", "semantic"] = "hybrid",
+        limit: commands.Range[int, 1, 20] = 8,
+    ) -> None:
+        await ctx.defer()
+        lib = self.bot.lib
+        results = await describe_hits(lib.db, await lib.retriever.search(query, limit=limit, mode=mode))
+        await ctx.send(embed=results_embed(query, results))
+
+    @commands.hybrid_command(description="Everything paperbot knows about one paper, with related papers")
+    @app_commands.describe(paper="An arXiv id (any form) or a title")
+    async def paper(self, ctx: commands.Context, *, paper: str) -> None:
+        await ctx.defer()
+        lib = self.bot.lib
+        paper_id = await resolve_paper(lib.db, paper)
+        detail = await paper_detail(lib.db, paper_id)
+        related = await describe_hits(lib.db, await lib.retriever.similar(paper_id, 5))
+        await ctx.send(embed=paper_embed(detail, related))
+
+    @paper.autocomplete("paper")
+    async def paper_autocomplete(self, interaction: discord.Interaction, current: str):
+        return await paper_choices(self.bot, current)
+
+
+async def setup(bot) -> None:
+    await bot.add_cog(Papers(bot))

@@ -1,0 +1,103 @@
+"""The daily roundup: /roundup on demand, and the schedule that posts it to each server.
+
+The scheduler and the digest-source fetcher start when this cog loads (once, from
+`setup_hook`) and stop when it unloads, letting a roundup being posted finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord.choices import language_choices
+from bot.discord.cogs.questions import caller_for
+from bot.discord.posting import DiscordPoster
+from bot.services.roundup import build_roundup
+from bot.services.scheduler import RoundupScheduler
+from bot.services.sources import fetch_all
+
+log = logging.getLogger(__name__)
+
+
+class Roundup(commands.Cog):
+    def __init__(self, bot):
+        self.bot = bot
+        self.scheduler = RoundupScheduler(
+            bot.lib,
+            DiscordPoster(bot),
+            clock=bot.clock,
+            before_roundups=self.fetch_sources,
+            tick_s=bot.settings.scheduler_tick_s,
+        )
+        self._tasks: list[asyncio.Task] = []
+        self._fetch_lock = asyncio.Lock()
+
+    async def cog_load(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._after_ready(self.scheduler.run_forever()), name="roundup-scheduler"),
+            asyncio.create_task(self._fetch_periodically(), name="digest-sources"),
+        ]
+
+    async def cog_unload(self) -> None:
+        self.scheduler.stop()
+        self._tasks[1].cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _after_ready(self, job) -> None:
+        await self.bot.wait_until_ready()  # channels must be known before posting
+        await job
+
+    async def fetch_sources(self) -> None:
+        async with self._fetch_lock:
+            settings = self.bot.settings
+            results = await fetch_all(
+                self.bot.lib.db, timeout_s=settings.sources_timeout_s, max_bytes=settings.sources_max_bytes
+            )
+            for result in results:
+                log.info("digest source: %s", result)
+
+    async def _fetch_periodically(self) -> None:
+        while True:
+            try:
+                await self.fetch_sources()
+            except Exception:
+                log.exception("fetching digest sources failed")
+            await asyncio.sleep(self.bot.settings.sources_interval_min * 60)
+
+    @commands.hybrid_command(description="The papers of one digest date, each with a short summary")
+    @app_commands.describe(
+        date="Digest date YYYY-MM-DD (default: the latest)",
+        language="Language of the summaries",
+        limit="How many papers (1-25)",
+        topic="Only papers under a topic containing this text",
+    )
+    async def roundup(
+        self,
+        ctx: commands.Context,
+        date: str | None = None,
+        language: str = "en",
+        limit: commands.Range[int, 1, 25] = 8,
+        topic: str | None = None,
+    ) -> None:
+        await ctx.defer()
+        result = await build_roundup(
+            self.bot.lib, day=date, lang=language, limit=limit, topic=topic, caller=caller_for(ctx, "roundup")
+        )
+        if not result.blocks:
+            about = f" under topic “{topic}”" if topic else ""
+            await ctx.send(f"No papers in the digests dated {result.date}{about}.")
+            return
+        for block in result.blocks:
+            await ctx.send(block)
+
+    @roundup.autocomplete("language")
+    async def roundup_language(self, interaction: discord.Interaction, current: str):
+        return language_choices(current)
+
+
+async def setup(bot) -> None:
+    await bot.add_cog(Roundup(bot))

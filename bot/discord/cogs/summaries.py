@@ -1,0 +1,55 @@
+"""Fresh summaries in the reader's language: /summarize."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord.choices import language_choices, paper_choices
+from bot.discord.cogs.questions import caller_for
+from bot.services.messages import summary_messages
+from bot.services.summaries import summarize
+
+
+class Summaries(commands.Cog):
+    def __init__(self, bot):
+        self.bot = bot
+
+    @commands.hybrid_command(description="A summary of one paper in your language, written once and kept")
+    @app_commands.describe(
+        paper="An arXiv id (any form) or a title",
+        language="Language tag: en, zh, zh-Hant, ko, ja, de ...",
+        style="brief: 3-5 sentences; structured: problem, method, findings, significance, figures",
+        fresh="Write a new one even if one is stored",
+    )
+    @commands.guild_only()
+    @commands.dynamic_cooldown(lambda ctx: commands.Cooldown(1, ctx.bot.settings.llm_cooldown_s), commands.BucketType.user)
+    async def summarize(
+        self,
+        ctx: commands.Context,
+        paper: str,
+        language: str = "en",
+        style: Literal["brief", "structured"] = "brief",
+        fresh: bool = False,
+    ) -> None:
+        await ctx.defer()
+        result = await summarize(
+            self.bot.lib, paper, lang=language, style=style, fresh=fresh, caller=caller_for(ctx, "summarize")
+        )
+        for message in summary_messages(result):
+            await ctx.send(message)
+
+    @summarize.autocomplete("paper")
+    async def summarize_paper(self, interaction: discord.Interaction, current: str):
+        return await paper_choices(self.bot, current)
+
+    @summarize.autocomplete("language")
+    async def summarize_language(self, interaction: discord.Interaction, current: str):
+        return language_choices(current)
+
+
+async def setup(bot) -> None:
+    await bot.add_cog(Summaries(bot))

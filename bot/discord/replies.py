@@ -1,0 +1,60 @@
+"""What a member sees when a command fails: one short line; the log gets the detail."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.llm.errors import LLMError
+from bot.services.guilds import SettingError
+from bot.services.language import UnknownLanguage
+from bot.services.papers import PaperNotFound
+from bot.services.roundup import RoundupError
+from bot.services.summaries import NothingToSummarize
+
+log = logging.getLogger(__name__)
+
+# Exceptions whose message is written for the user (see each one's docstring).
+USER_ERRORS = (PaperNotFound, UnknownLanguage, LLMError, SettingError, RoundupError, NothingToSummarize)
+REFUSAL = "Sorry, only members with the **Manage Server** permission can do that."
+
+
+def unwrap(error: BaseException) -> BaseException:
+    """The exception a command raised, out of discord.py's wrappers."""
+    while isinstance(
+        error, (commands.HybridCommandError, commands.CommandInvokeError, app_commands.CommandInvokeError)
+    ) and getattr(error, "original", None) is not None:
+        error = error.original
+    return error
+
+
+def reply_for(error: BaseException) -> str:
+    error = unwrap(error)
+    if isinstance(error, (commands.CommandOnCooldown, app_commands.CommandOnCooldown)):
+        return f"Slow down a little: try again in {error.retry_after:.0f} s."
+    if isinstance(error, (commands.MissingPermissions, app_commands.MissingPermissions)):
+        return REFUSAL
+    if isinstance(error, commands.NotOwner):
+        return "Only the bot's owner can do that."
+    if isinstance(error, (commands.NoPrivateMessage, app_commands.NoPrivateMessage)):
+        return "This command works in a server, not in direct messages."
+    if isinstance(error, commands.UserInputError):
+        return str(error)
+    if isinstance(error, USER_ERRORS):
+        return str(error)
+    log.error("command failed", exc_info=error)
+    return "Something went wrong on paperbot's side; the error was logged."
+
+
+async def send_error(ctx: commands.Context, error: BaseException) -> None:
+    text = reply_for(error)
+    try:
+        if ctx.interaction is not None and not ctx.interaction.response.is_done():
+            await ctx.interaction.response.send_message(text, ephemeral=True)
+        else:
+            await ctx.send(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not deliver an error reply: %s", text)
