@@ -37,6 +37,7 @@ from bot.services.language import UnknownLanguage
 from bot.services.library import Library
 from bot.services.papers import PaperNotFound, library_stats, paper_detail, resolve_paper
 from bot.services.roundup import RoundupError, build_roundup
+from bot.services.sources import SourceError, add_source, fetch_all, list_sources, remove_source
 from bot.services.summaries import STYLES, NothingToSummarize, summarize
 from bot.settings import Settings, load_settings
 from bot.store import Database, DatabaseError
@@ -59,6 +60,7 @@ USER_ERRORS = (
     NothingToSummarize,
     LLMError,
     EmbeddingsNotConfigured,
+    SourceError,
 )
 
 
@@ -337,6 +339,38 @@ async def cmd_roundup(args, lib: Library) -> int:
     return 0
 
 
+async def cmd_sources(args, lib: Library) -> int:
+    settings = lib.settings
+    if args.action == "add":
+        source = await add_source(lib.db, args.location)
+        result = source.to_json()
+        message = f"Added source {source.id}: {source.location} ({source.kind}). `paperbot sources fetch` fetches it now."
+    elif args.action == "remove":
+        source = await remove_source(lib.db, args.location)
+        result = source.to_json()
+        message = f"Removed source {source.id}: {source.location}."
+    elif args.action == "fetch":
+        results = await fetch_all(lib.db, timeout_s=settings.sources_timeout_s, max_bytes=settings.sources_max_bytes)
+        result = [{"location": r.location, "ok": r.ok, "report": r.report} for r in results]
+        message = "\n".join(("✓ " if r.ok else "✗ ") + str(r) for r in results) or "No sources: add one with `paperbot sources add URL|FOLDER`."
+        if any(r.ok for r in results):
+            await embed_with_progress(lib, quiet=args.json)
+    else:
+        sources = await list_sources(lib.db)
+        result = [source.to_json() for source in sources]
+        message = "\n".join(
+            f"{s.id}. {s.location} ({s.kind}) · last success: {s.last_success_at or 'never'}"
+            + (f" · {s.last_report}" if s.last_report else "")
+            + (f" · last error {s.last_error_at}: {s.last_error}" if s.last_error else "")
+            for s in sources
+        ) or "No sources: add one with `paperbot sources add URL|FOLDER`."
+    if args.json:
+        print_json(result)
+    else:
+        out.print(message, highlight=False, markup=False)
+    return 0
+
+
 async def cmd_backup(args, lib: Library) -> int:
     try:
         await lib.db.backup(args.file)
@@ -443,6 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", help="only papers under a topic containing this text")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_roundup)
+
+    p = sub.add_parser("sources", help="digest sources fetched daily: add URL|FOLDER, list, remove, fetch")
+    p.add_argument("action", choices=("list", "add", "remove", "fetch"), nargs="?", default="list")
+    p.add_argument("location", nargs="?", help="URL or folder (add); number or location (remove)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_sources)
 
     p = sub.add_parser("console", help="type the bot's commands in a terminal (no Discord needed)")
     p.set_defaults(handler=cmd_console)
