@@ -59,7 +59,10 @@ class RoundupEntry:
         lines = [f"**{number}. {title}**{votes}"]
         if self.paper.url:
             lines.append(f"<{self.paper.url}>")
-        lines.append(self.summary + ("" if self.translated else " *(untranslated)*"))
+        if not self.summary:
+            lines.append("*(no abstract or summary in the library yet)*")
+        else:
+            lines.append(self.summary + ("" if self.translated else " *(untranslated)*"))
         extras = []
         if self.paper.topics:
             extras.append("Topics: " + ", ".join(escape_markdown(t) for t in self.paper.topics))
@@ -102,7 +105,7 @@ class Roundup:
         if not self.entries:
             return []
         about = f" · {escape_markdown(self.topic)}" if self.topic else ""
-        header = f"📰 **Paper roundup · {self.date}**{about} · {len(self.entries)} papers · {language_name(self.lang)}"
+        header = f"📰 **Paper roundup · {self.date}**{about} · {len(self.entries)} paper{'s' if len(self.entries) != 1 else ''} · {language_name(self.lang)}"
         entries = [header] + [entry.render(n) for n, entry in enumerate(self.entries, start=1)]
         if self.untranslated:
             entries.append(

@@ -1,0 +1,194 @@
+"""paperbot on Discord, end to end: the real discord.py stack against a fake Discord on
+127.0.0.1, with the real corpus and a scripted OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import pytest
+
+from bot.corpus.ingest import ingest_bytes
+from bot.discord.bot import PaperBot
+from bot.services.guilds import update_settings
+from bot.services.scheduler import last_run
+from bot.settings import Settings
+from tests.support.fake_discord import fake_discord  # noqa: F401 - fixture
+from tests.support.openai_server import Reply, server_error
+
+NO_PINGS = {"parse": []}
+EPHEMERAL = 64
+
+MENTION_DIGEST = """\
+### LLM
+|Publish Date|Title|Authors|Homepage|Code|
+| :---: | :---: | :---: | :---: | :---: |
+|**2025-02-01**|**@everyone Attention Is All You Need <@&123456>**|A. Author et.al.|[2502.00001v1](http://arxiv.org/abs/2502.00001v1)|null|
+"""
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def string_option(name: str, value) -> dict:
+    return {"name": name, "type": 3, "value": value}
+
+
+@pytest.fixture
+async def paperbot(fake_discord, corpus_db, openai_server):
+    """A running PaperBot connected to the fake Discord; yields (bot, guild, clock)."""
+    guild = fake_discord.add_guild("Reading club", ["general", "papers"])
+    settings = Settings(
+        PAPERBOT_DB=corpus_db,
+        PAPERBOT_EMBEDDINGS="off",
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=openai_server.base_url,
+        PAPERBOT_LLM_TIMEOUT=2.0,
+        PAPERBOT_LLM_MAX_ATTEMPTS=2,
+        DISCORD_TOKEN="fake-token",
+        PAPERBOT_LLM_COOLDOWN=0.01,
+        PAPERBOT_SCHEDULER_TICK=0.1,
+    )
+    clock = Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc))
+    bot = PaperBot(settings, clock=clock)
+    await bot.login("fake-token")
+    runner = asyncio.create_task(bot.connect(reconnect=False))
+    await asyncio.wait_for(bot.wait_until_ready(), 10)
+    try:
+        yield bot, guild, clock
+    finally:
+        await bot.close()
+        await asyncio.wait_for(runner, 10)
+
+
+def channel_id(guild: dict, name: str) -> str:
+    return next(c["id"] for c in guild["channels"] if c["name"] == name)
+
+
+async def test_connects_with_heartbeats_and_syncs_commands_only_when_the_owner_asks(paperbot, fake_discord):
+    bot, guild, _ = paperbot
+    assert bot.user.name == "paperbot" and bot.get_guild(int(guild["id"])) is not None
+    await fake_discord.wait_for(lambda: fake_discord.heartbeats >= 1, timeout=5)
+    assert fake_discord.commands == {}, "no blind sync at start-up"
+    general = channel_id(guild, "general")
+    await fake_discord.send_message(guild, general, f"<@{fake_discord.bot_user['id']}> sync", user=fake_discord.user("stranger"))
+    refusal = await fake_discord.wait_for(lambda: fake_discord.messages.get(general))
+    assert "owner" in refusal[-1]["content"]
+    await fake_discord.send_message(guild, general, f"<@{fake_discord.bot_user['id']}> sync", user=fake_discord.owner)
+    synced = await fake_discord.wait_for(lambda: fake_discord.commands.get(guild["id"]))
+    names = {command["name"] for command in synced}
+    assert names >= {"search", "paper", "ask", "summarize", "roundup", "config", "ingest", "usage"}
+    ask = next(c for c in synced if c["name"] == "ask")
+    assert all(option["description"] for option in ask["options"])
+    assert any(option.get("autocomplete") for option in ask["options"])
+
+
+async def test_ask_defers_at_once_then_answers_with_citations(paperbot, fake_discord, openai_server):
+    _, guild, _ = paperbot
+    openai_server.responder = lambda body: "OMG-Net finds mitotic figures with SAM [arXiv:2407.12773]. @everyone"
+    token = await fake_discord.send_slash_command(
+        guild, channel_id(guild, "general"), "ask", [string_option("question", "segment anything mitotic figures")]
+    )
+    await fake_discord.wait_for(lambda: "Sources:" in str(fake_discord.followups.get(token)))
+    callback = fake_discord.callbacks[token]
+    assert callback["type"] == 5 and callback["delay"] < 3.0  # deferred inside Discord's 3 s
+    [reply] = fake_discord.followups[token]
+    assert "[arXiv:2407.12773]" in reply["content"] and "Sources:" in reply["content"]
+    assert reply["allowed_mentions"] == NO_PINGS
+    assert all(len(m["content"]) <= 2000 for m in fake_discord.followups[token])
+
+
+async def test_long_answers_are_split_under_2000_characters(paperbot, fake_discord, openai_server):
+    _, guild, _ = paperbot
+    paragraph = "Diffusion models keep improving on video. " * 30  # ~1,300 characters
+    openai_server.script(Reply(text="\n\n".join([paragraph] * 5), stream_chunks=[paragraph + "\n\n"] * 5))
+    token = await fake_discord.send_slash_command(
+        guild, channel_id(guild, "general"), "ask", [string_option("question", "video diffusion")]
+    )
+    await fake_discord.wait_for(lambda: len(fake_discord.followups.get(token, [])) >= 4)
+    await asyncio.sleep(0.3)
+    contents = [m["content"] for m in fake_discord.followups[token]]
+    assert all(len(c) <= 2000 for c in contents) and len(contents) >= 4
+    assert sum(c.count("Diffusion models keep improving") for c in contents) == 150  # nothing lost
+
+
+async def test_llm_failing_mid_command_gives_a_short_ephemeral_error(paperbot, fake_discord, openai_server):
+    _, guild, _ = paperbot
+    openai_server.script(server_error(500), server_error(500), server_error(500), server_error(500))
+    token = await fake_discord.send_slash_command(
+        guild, channel_id(guild, "general"), "summarize", [string_option("paper", "2407.12772")]
+    )
+    [error] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+    assert fake_discord.callbacks[token]["type"] == 5
+    assert "HTTP 500" in error["content"] and error["flags"] & EPHEMERAL
+    assert "Traceback" not in error["content"] and len(error["content"]) < 300
+
+
+async def test_everyone_in_a_paper_title_pings_nobody(paperbot, fake_discord):
+    bot, guild, _ = paperbot
+    report = await ingest_bytes(bot.lib.db, MENTION_DIGEST.encode(), "mentions.md")
+    assert report.new == 1
+    token = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "roundup", [])
+    [post] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+    assert "@everyone Attention" in post["content"] and "<@&123456" in post["content"]
+    assert post["allowed_mentions"] == NO_PINGS
+
+
+async def test_paper_embed_stays_within_discord_limits(paperbot, fake_discord):
+    _, guild, _ = paperbot
+    token = await fake_discord.send_slash_command(
+        guild, channel_id(guild, "general"), "paper", [string_option("paper", "arXiv:2407.12773")]
+    )
+    [reply] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+    [embed] = reply["embeds"]
+    assert embed["title"].startswith("OMG-Net") and embed["url"] == "https://arxiv.org/abs/2407.12773"
+    total = len(embed["title"]) + len(embed.get("description", "")) + len(embed["footer"]["text"]) + sum(
+        len(f["name"]) + len(f["value"]) for f in embed["fields"]
+    )
+    assert total <= 6000 and len(embed["description"]) <= 4096 and len(embed["fields"]) <= 25
+    assert any(f["name"] == "Related papers" for f in embed["fields"])
+
+
+async def test_config_is_refused_politely_to_members_without_manage_server(paperbot, fake_discord):
+    bot, guild, _ = paperbot
+    general = channel_id(guild, "general")
+    token = await fake_discord.send_slash_command(guild, general, "config", [{"name": "show", "type": 1, "options": []}])
+    await fake_discord.wait_for(lambda: token in fake_discord.callbacks)
+    refusal = fake_discord.callbacks[token]
+    assert refusal["type"] == 4 and refusal["data"]["flags"] & EPHEMERAL
+    assert "Manage Server" in refusal["data"]["content"]
+    set_options = [{"name": "set", "type": 1, "options": [
+        string_option("time", "07:30"), string_option("timezone", "Asia/Seoul"), string_option("language", "ko"),
+        {"name": "enabled", "type": 5, "value": True},
+    ]}]
+    admin_token = await fake_discord.send_slash_command(guild, general, "config", set_options, admin=True)
+    await fake_discord.wait_for(lambda: admin_token in fake_discord.callbacks)
+    shown = fake_discord.callbacks[admin_token]["data"]["content"]
+    assert "07:30 (Asia/Seoul)" in shown and "Korean" in shown
+    member_token = await fake_discord.send_slash_command(guild, general, "config", set_options)
+    await fake_discord.wait_for(lambda: member_token in fake_discord.callbacks)
+    assert "Manage Server" in fake_discord.callbacks[member_token]["data"]["content"]
+
+
+async def test_scheduled_roundup_is_posted_once_and_a_deleted_channel_is_reported(paperbot, fake_discord):
+    bot, guild, clock = paperbot
+    other = fake_discord.add_guild("Other club", ["gone"])
+    papers = channel_id(guild, "papers")
+    await update_settings(bot.lib.db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True, max_papers=3)
+    await update_settings(bot.lib.db, other["id"], channel_id=channel_id(other, "gone"), post_time="07:00", enabled=True)
+    fake_discord.delete_channel(channel_id(other, "gone"))
+    await asyncio.sleep(0.3)
+    assert papers not in fake_discord.messages  # 06:00: not yet
+    clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)
+    posted = await fake_discord.wait_for(lambda: fake_discord.messages.get(papers))
+    await asyncio.sleep(0.5)  # several more scheduler ticks
+    assert len(fake_discord.messages[papers]) == len(posted) == 1
+    assert posted[0]["content"].startswith("📰 **Paper roundup · 2024-12-13**")
+    assert posted[0]["allowed_mentions"] == NO_PINGS
+    run = await last_run(bot.lib.db, other["id"])
+    assert run["status"] == "failed" and "no longer exists" in run["error"]
