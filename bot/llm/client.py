@@ -152,7 +152,9 @@ class LLMClient:
         text so far as it arrives. Opening a stream is retried; a failure mid-stream is not
         (the reader has seen part of the answer): it raises LLMError."""
         max_tokens = max_tokens or self.settings.max_output_tokens
-        prompt_estimate = self._check_fits(messages, max_tokens)
+        # counting a long prompt takes milliseconds: tiktoken releases the GIL, so a worker
+        # thread keeps the event loop free
+        prompt_estimate = await asyncio.to_thread(self._check_fits, messages, max_tokens)
         await self._check_budgets(caller)
         started = time.monotonic()
         async with self._slots:

@@ -89,58 +89,66 @@ async def resolve_paper(db: Database, ref: str) -> int:
 
 
 async def paper_detail(db: Database, paper_id: int) -> PaperDetail:
-    row = await db.fetchone("SELECT * FROM papers WHERE id = ?", (paper_id,))
-    if row is None:
+    details = await paper_details(db, [paper_id])
+    if not details:
         raise PaperNotFound(f"no paper with id {paper_id}")
-    topics = [
-        r[0]
-        for r in await db.fetchall(
-            "SELECT topic FROM paper_topics WHERE paper_id = ? ORDER BY topic", (paper_id,)
+    return details[0]
+
+
+async def paper_details(db: Database, paper_ids: list[int]) -> list[PaperDetail]:
+    """Papers with everything known about them, in the order asked (unknown ids skipped).
+    Five queries for any number of papers: Q&A and the roundup load many at once."""
+    ids_json = json.dumps(paper_ids)
+    in_ids = "IN (SELECT value FROM json_each(?))"
+    topics: dict[int, list[str]] = {}
+    for paper_id, topic in await db.fetchall(
+        f"SELECT paper_id, topic FROM paper_topics WHERE paper_id {in_ids} ORDER BY topic", (ids_json,)
+    ):
+        topics.setdefault(paper_id, []).append(topic)
+    links: dict[int, list[dict]] = {}
+    for paper_id, kind, url in await db.fetchall(
+        f"SELECT paper_id, kind, url FROM paper_links WHERE paper_id {in_ids} ORDER BY kind, url", (ids_json,)
+    ):
+        links.setdefault(paper_id, []).append({"kind": kind, "url": url})
+    digests: dict[int, list[dict]] = {}
+    for paper_id, name, day, fmt in await db.fetchall(
+        "SELECT pd.paper_id, d.name, d.digest_date, d.format FROM paper_digests pd "
+        f"JOIN digests d ON d.id = pd.digest_id WHERE pd.paper_id {in_ids} ORDER BY d.digest_date, d.id",
+        (ids_json,),
+    ):
+        digests.setdefault(paper_id, []).append({"name": name, "date": day, "format": fmt})
+    summaries: dict[int, list[SummaryView]] = {}
+    for r in await db.fetchall(
+        "SELECT s.paper_id, s.lang, s.kind, s.text, s.model, d.name AS digest_name FROM summaries s "
+        f"LEFT JOIN digests d ON d.id = s.digest_id WHERE s.paper_id {in_ids} ORDER BY s.id",
+        (ids_json,),
+    ):
+        summaries.setdefault(r["paper_id"], []).append(
+            SummaryView(
+                lang=r["lang"], kind=r["kind"], source=r["digest_name"] or f"paperbot:{r['model']}",
+                text=r["text"], model=r["model"],
+            )
         )
+    rows = {row["id"]: row for row in await db.fetchall(f"SELECT * FROM papers WHERE id {in_ids}", (ids_json,))}
+    return [
+        PaperDetail(
+            id=row["id"],
+            key=paper_key(row["arxiv_id"], row["title_hash"]),
+            arxiv_id=row["arxiv_id"],
+            arxiv_version=row["arxiv_version"],
+            title=row["title"],
+            authors=json.loads(row["authors"]),
+            abstract=row["abstract"],
+            published=row["published"],
+            votes=row["votes"],
+            topics=topics.get(row["id"], []),
+            links=links.get(row["id"], []),
+            digests=digests.get(row["id"], []),
+            summaries=summaries.get(row["id"], []),
+        )
+        for row in (rows.get(pid) for pid in paper_ids)
+        if row is not None
     ]
-    links = [
-        {"kind": r[0], "url": r[1]}
-        for r in await db.fetchall(
-            "SELECT kind, url FROM paper_links WHERE paper_id = ? ORDER BY kind, url", (paper_id,)
-        )
-    ]
-    digests = [
-        {"name": r[0], "date": r[1], "format": r[2]}
-        for r in await db.fetchall(
-            "SELECT d.name, d.digest_date, d.format FROM paper_digests pd "
-            "JOIN digests d ON d.id = pd.digest_id WHERE pd.paper_id = ? ORDER BY d.digest_date, d.id",
-            (paper_id,),
-        )
-    ]
-    summaries = [
-        SummaryView(
-            lang=r["lang"],
-            kind=r["kind"],
-            source=r["digest_name"] or f"paperbot:{r['model']}",
-            text=r["text"],
-            model=r["model"],
-        )
-        for r in await db.fetchall(
-            "SELECT s.lang, s.kind, s.text, s.model, d.name AS digest_name FROM summaries s "
-            "LEFT JOIN digests d ON d.id = s.digest_id WHERE s.paper_id = ? ORDER BY s.id",
-            (paper_id,),
-        )
-    ]
-    return PaperDetail(
-        id=row["id"],
-        key=paper_key(row["arxiv_id"], row["title_hash"]),
-        arxiv_id=row["arxiv_id"],
-        arxiv_version=row["arxiv_version"],
-        title=row["title"],
-        authors=json.loads(row["authors"]),
-        abstract=row["abstract"],
-        published=row["published"],
-        votes=row["votes"],
-        topics=topics,
-        links=links,
-        digests=digests,
-        summaries=summaries,
-    )
 
 
 async def library_stats(db: Database) -> dict:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from bot.retrieval.search import SearchHit
 from bot.services.context import citation_keys, filter_citations, paper_block
 from bot.services.language import guess_language, language_name, normalize_tag
 from bot.services.library import Library
-from bot.services.papers import PaperDetail, paper_detail, resolve_paper
+from bot.services.papers import PaperDetail, paper_detail, paper_details, resolve_paper
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ async def gather(
             if rewritten:
                 more = await library.retriever.search(rewritten, limit=CANDIDATES)
                 ranked = merge_rankings(hits, more)
-    result.papers = [await paper_detail(library.db, pid) for pid in ranked[:CANDIDATES]]
+    result.papers = await paper_details(library.db, ranked[:CANDIDATES])
     return result
 
 
@@ -152,7 +153,7 @@ async def answer(
     values = {"language": language_name(question.lang), "question": question.text}
     overhead = count_message_tokens(prompt.render(**values, context=""), llm.model)
     blocks = [paper_block(paper, full=question.full_text) for paper in question.papers]
-    packed = pack(blocks, llm.prompt_budget() - overhead, llm.model)
+    packed = await asyncio.to_thread(pack, blocks, llm.prompt_budget() - overhead, llm.model)
     supplied = question.papers[: len(packed)]
     context = "\n\n".join(packed) if packed else "(no paper in the library matches this question)"
     completion = await llm.complete(

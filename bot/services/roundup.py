@@ -23,7 +23,7 @@ from bot.services.chunks import escape_markdown, fit, pack_entries
 from bot.services.context import RICHNESS, source_text
 from bot.services.language import language_name, normalize_tag
 from bot.services.library import Library
-from bot.services.papers import PaperDetail, paper_detail
+from bot.services.papers import PaperDetail, paper_details
 from bot.services.summaries import store_summaries
 from bot.store import Database
 
@@ -259,7 +259,7 @@ async def build_roundup(
     day = parse_day(day) if day else await latest_digest_date(library.db)
     if day is None:
         raise RoundupError("the library has no dated digest yet: run paperbot ingest first")
-    papers = [await paper_detail(library.db, pid) for pid in await ranked_papers(library.db, day, topic, limit)]
+    papers = await paper_details(library.db, await ranked_papers(library.db, day, topic, limit))
     result = Roundup(day, lang, topic, [])
     if not papers:
         return result

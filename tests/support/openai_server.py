@@ -81,6 +81,7 @@ class OpenAIServer:
         self.requests: list[Recorded] = []
         self.queue: deque[Reply] = deque()
         self.responder: Callable[[dict], str] = lambda request: "OK"
+        self.latency_s = 0.0  # added before every unscripted reply (benchmarks)
         self.embedding_dim = 64
         self.max_embedding_input_chars: int | None = None  # longer input gets a 400 "too long"
         self.in_flight = 0
@@ -117,7 +118,7 @@ class OpenAIServer:
         return body
 
     async def _scripted(self, body: dict) -> Reply:
-        reply = self.queue.popleft() if self.queue else Reply(text=self.responder(body))
+        reply = self.queue.popleft() if self.queue else Reply(text=self.responder(body), delay=self.latency_s)
         if reply.delay:
             await asyncio.sleep(reply.delay)
         return reply
