@@ -179,7 +179,7 @@ class VectorIndex:
             counts = np.bincount(self.groups)
             scores = scores - (sums / np.maximum(counts, 1))[self.groups]
         want = min(len(scores), (k + len(exclude)) * 4)  # a paper has up to a few facets
-        top = np.argpartition(-scores, want - 1)[:want]
+        top = np.argpartition(scores, len(scores) - want)[-want:]
         top = top[np.argsort(-scores[top])]
         hits: dict[int, float] = {}
         for row in top:

@@ -1,0 +1,97 @@
+"""The `paperbot` command as a user runs it: a real process, real files, one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+PAPERBOT = [sys.executable, "-m", "bot"]
+
+
+def environment(tmp_path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PAPERBOT_", "DISCORD_"))}
+    env.update({"PAPERBOT_DB": str(tmp_path / "cli.db"), "PAPERBOT_EMBEDDINGS": "off", **extra})
+    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")])
+    return env
+
+
+async def run(tmp_path, *args, **extra) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *PAPERBOT, *args, cwd=tmp_path, env=environment(tmp_path, **extra),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+def ingested(tmp_path, corpus_db_file):
+    shutil.copyfile(corpus_db_file, tmp_path / "cli.db")
+    return tmp_path
+
+
+async def test_ingest_reports_per_file_and_is_a_no_op_the_second_time(tmp_path, corpus_dir):
+    code, out, _ = await run(tmp_path, "ingest", str(corpus_dir), "--json")
+    reports = json.loads(out)
+    assert code == 0 and len(reports) == 5 and sum(r["new"] for r in reports) == 371
+    code, out, _ = await run(tmp_path, "ingest", str(corpus_dir), "--json")
+    assert code == 0 and all(r["already_ingested"] for r in json.loads(out))
+
+
+async def test_unreadable_input_is_one_line_and_a_non_zero_exit(tmp_path):
+    (tmp_path / "empty.md").write_text("")
+    code, _, err = await run(tmp_path, "ingest", str(tmp_path / "empty.md"))
+    assert code == 1 and "empty.md" in err and "Traceback" not in err
+    code, _, err = await run(tmp_path, "show", "9999.99999")
+    assert code == 1 and err.strip() == "paperbot: no paper with arXiv id 9999.99999 in the library"
+
+
+async def test_ask_without_an_llm_explains_and_lists_the_papers(ingested):
+    code, _, err = await run(ingested, "ask", "segment anything for mitotic figures")
+    assert code == 1 and "2407.12773" in err
+    assert err.strip().splitlines()[-1].startswith("paperbot: no LLM is configured: set OPENAI_API_KEY")
+    assert "Traceback" not in err
+
+
+async def test_roundup_without_an_llm_still_works(ingested):
+    code, out, _ = await run(ingested, "roundup", "--date", "2024-07-17", "--lang", "zh", "--limit", "5", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["date"] == "2024-07-17" and len(data["papers"]) == 5
+    assert all(len(block) <= 2000 for block in data["blocks"])
+    assert {"arxiv_id", "title", "summary", "translated"} <= set(data["papers"][0])
+
+
+async def test_summarize_through_an_openai_compatible_endpoint(ingested, openai_server):
+    openai_server.responder = lambda body: "Ein kurzer Überblick."
+    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": openai_server.base_url}
+    code, out, err = await run(ingested, "summarize", "2407.12772", "--lang", "de", "--json", **env)
+    assert code == 0, err
+    assert json.loads(out)["summary"] == "Ein kurzer Überblick." and not json.loads(out)["cached"]
+    code, out, _ = await run(ingested, "summarize", "2407.12772", "--lang", "de", "--json", **env)
+    assert json.loads(out)["cached"] and len(openai_server.chat_requests()) == 1
+    code, out, _ = await run(ingested, "stats", "--json")
+    usage = json.loads(out)["llm_usage"]["by_feature"]
+    assert [(row["key"], row["calls"]) for row in usage] == [("summarize", 1)]
+
+
+async def test_llm_endpoint_down_is_one_line(ingested):
+    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "PAPERBOT_LLM_MAX_ATTEMPTS": "1"}
+    code, _, err = await run(ingested, "summarize", "2407.12772", **env)
+    assert code == 1 and err.strip().splitlines()[-1].startswith("paperbot: cannot reach the LLM endpoint")
+
+
+async def test_bot_without_a_token_says_how_to_set_one(tmp_path):
+    code, out, err = await run(tmp_path, "run")
+    assert code == 2 and "DISCORD_TOKEN" in out + err and "Traceback" not in out + err
+
+
+async def test_backup_copies_the_live_database(ingested):
+    code, _, _ = await run(ingested, "backup", str(ingested / "copy.db"))
+    assert code == 0
+    code, out, _ = await run(ingested, "--db", str(ingested / "copy.db"), "stats", "--json")
+    assert json.loads(out)["papers"] == 371
