@@ -275,10 +275,6 @@ async def cmd_similar(args, lib: Library) -> int:
 # --- the LLM verbs -------------------------------------------------------------------------
 
 
-def _paper_refs(papers) -> list[dict]:
-    return [{"arxiv_id": p.arxiv_id, "title": p.title, "key": p.key} for p in papers]
-
-
 async def cmd_ask(args, lib: Library) -> int:
     question = await qa.gather(lib, args.question, paper_ref=args.paper, lang=args.lang)
     try:
@@ -294,7 +290,7 @@ async def cmd_ask(args, lib: Library) -> int:
     except LLMError:
         # the papers that would have been used are still worth knowing
         if args.json:
-            print_json({"answer": None, "citations": [], "context": _paper_refs(question.papers)})
+            print_json({"answer": None, "citations": [], "context": [p.reference() for p in question.papers]})
         elif question.papers:
             err.print("Papers that match the question:")
             for paper in question.papers:

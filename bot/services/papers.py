@@ -50,6 +50,10 @@ class PaperDetail:
     def url(self) -> str | None:
         return f"https://arxiv.org/abs/{self.arxiv_id}" if self.arxiv_id else None
 
+    def reference(self) -> dict:
+        """How JSON output names a paper: the fields a script needs to find it again."""
+        return {"arxiv_id": self.arxiv_id, "key": self.key, "title": self.title, "url": self.url}
+
     def to_json(self) -> dict:
         data = asdict(self)
         data["url"] = self.url

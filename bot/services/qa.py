@@ -58,8 +58,8 @@ class Answer:
         return {
             "answer": self.text,
             "lang": self.question.lang,
-            "citations": [{"arxiv_id": p.arxiv_id, "title": p.title, "key": p.key} for p in self.citations],
-            "context": [{"arxiv_id": p.arxiv_id, "title": p.title, "key": p.key} for p in self.supplied],
+            "citations": [paper.reference() for paper in self.citations],
+            "context": [paper.reference() for paper in self.supplied],
             "rewritten_query": self.question.rewritten_query,
             "usage": self.question.usage.to_json(),
         }

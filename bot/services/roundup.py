@@ -74,10 +74,7 @@ class RoundupEntry:
 
     def to_json(self) -> dict:
         return {
-            "arxiv_id": self.paper.arxiv_id,
-            "key": self.paper.key,
-            "title": self.paper.title,
-            "url": self.paper.url,
+            **self.paper.reference(),
             "summary": self.summary,
             "translated": self.translated,
             "topics": self.paper.topics,

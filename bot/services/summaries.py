@@ -45,10 +45,7 @@ class FreshSummary:
 
     def to_json(self) -> dict:
         return {
-            "arxiv_id": self.paper.arxiv_id,
-            "key": self.paper.key,
-            "title": self.paper.title,
-            "url": self.paper.url,
+            **self.paper.reference(),
             "lang": self.lang,
             "style": self.style,
             "summary": self.text,
