@@ -9,30 +9,37 @@ file that has not changed costs nothing.
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from urllib.parse import urlparse
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlparse
 
 import aiohttp
 
 from bot.corpus.ingest import FileReport, digest_files, ingest_bytes, ingest_file
 from bot.store import Database
 
-USER_AGENT = "paperbot-digest-fetcher"
+log = logging.getLogger(__name__)
+
+USER_AGENT = "paperbot"
 READ_CHUNK = 64 * 1024
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MAX_BYTES = 20_000_000
+MAX_ERROR_CHARS = 300
 
 
-class SourceError(ValueError):
-    """A source that cannot be added or removed; the message says why."""
+class SourceError(Exception):
+    """A source that cannot be added, removed or read; the one-line message says why."""
 
 
 @dataclass
 class Source:
+    """One row of `sources`."""
+
     id: int
-    location: str
-    kind: str
+    location: str  # http(s) URL or absolute folder path
+    kind: str  # 'url' or 'folder'
     added_at: str
     etag: str | None = None
     last_modified: str | None = None
@@ -48,155 +55,221 @@ class Source:
 
 @dataclass
 class SourceResult:
+    """What one fetch did: `report` is the line stored as last_report, or as last_error."""
+
     location: str
     ok: bool
-    report: str  # one line: what was ingested, or the error
+    report: str
 
     def __str__(self) -> str:
         return f"{self.location}: {self.report}"
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC with milliseconds and Z, the same shape as the schema's `added_at` default."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- the list of sources ----------------------------------------------------------------------
 
 
 def _classify(location: str) -> tuple[str, str]:
-    """(kind, normalized location) for a URL or a folder; SourceError otherwise."""
-    location = location.strip()
+    """(kind, stored location) for an http(s) URL or an existing folder; SourceError otherwise."""
+    if not location:
+        raise SourceError("give an http(s) URL or a folder")
     parsed = urlparse(location)
     if parsed.scheme in ("http", "https"):
-        if not parsed.netloc:
-            raise SourceError(f"{location!r} is not a complete URL")
+        if not parsed.hostname:
+            raise SourceError(f"{location!r} is not a complete URL (no host)")
         return "url", location
-    if parsed.scheme and len(parsed.scheme) > 1:  # not a Windows drive letter
+    if len(parsed.scheme) > 1:  # a one-letter scheme is a Windows drive, i.e. a path
         raise SourceError(f"{parsed.scheme}: sources are not supported; give an http(s) URL or a folder")
-    folder = Path(location).expanduser()
-    if not folder.is_dir():
+    try:
+        folder = Path(location).expanduser().resolve()
+        is_folder = folder.is_dir()
+    except (OSError, ValueError, RuntimeError):  # unreadable, NUL byte, symlink loop
+        is_folder = False
+    if not is_folder:
         raise SourceError(f"{location!r} is neither an http(s) URL nor an existing folder")
-    return "folder", str(folder.resolve())
+    return "folder", str(folder)
 
 
 async def add_source(db: Database, location: str) -> Source:
-    kind, location = _classify(location)
-    if await db.fetchval("SELECT 1 FROM sources WHERE location = ?", (location,)):
-        raise SourceError(f"{location} is already a source")
-    await db.execute("INSERT INTO sources (location, kind) VALUES (?, ?)", (location, kind))
-    return (await _load(db, "location = ?", location))[0]
+    kind, location = _classify(location.strip())
+    # checked inside the write transaction so two concurrent adds cannot both pass the check
+    async with db.transaction() as conn:
+        async with conn.execute("SELECT 1 FROM sources WHERE location = ?", (location,)) as cursor:
+            if await cursor.fetchone():
+                raise SourceError(f"{location} is already a source")
+        cursor = await conn.execute("INSERT INTO sources (location, kind) VALUES (?, ?)", (location, kind))
+        source_id = cursor.lastrowid
+    return (await _load(db, "id = ?", source_id))[0]
 
 
 async def list_sources(db: Database) -> list[Source]:
     return await _load(db, "1 = 1")
 
 
-async def remove_source(db: Database, ref: str) -> Source:
-    """Remove a source by its number (as `sources list` shows) or its location."""
-    ref = ref.strip()
-    found = await _load(db, "id = ? OR location = ?", int(ref) if ref.isdigit() else -1, ref)
+async def remove_source(db: Database, id_or_location: int | str) -> Source:
+    """Remove a source by its number (as `sources list` shows) or its location, a folder
+    spelled as it was when added (relative or with a trailing slash) included."""
+    ref = str(id_or_location).strip()
+    source_id = int(ref) if ref.isdigit() else -1
+    try:
+        resolved = str(Path(ref).expanduser().resolve())
+    except (OSError, ValueError, RuntimeError):
+        resolved = ref
+    found = await _load(db, "id = ? OR location IN (?, ?)", source_id, ref, resolved)
     if not found:
         raise SourceError(f"no source {ref!r}: see `paperbot sources list`")
     await db.execute("DELETE FROM sources WHERE id = ?", (found[0].id,))
     return found[0]
 
 
-async def _load(db: Database, where: str, *params) -> list[Source]:
-    rows = await db.fetchall(f"SELECT * FROM sources WHERE {where} ORDER BY id", params)  # noqa: S608 - fixed clauses
+async def _load(db: Database, where: str, *params: object) -> list[Source]:
+    # `where` is always one of the fixed clauses above, never input
+    rows = await db.fetchall(f"SELECT * FROM sources WHERE {where} ORDER BY id", params)
     return [Source(**dict(row)) for row in rows]
 
 
+# --- fetching ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Fetched:
+    """A successful fetch: the report line, and the validators to send next time."""
+
+    report: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
 def _summary(reports: list[FileReport]) -> str:
-    parts = []
-    for report in reports:
-        if report.error:
-            parts.append(f"{report.name}: {report.error}")
-        elif report.already_ingested:
-            continue
-        else:
-            parts.append(f"{report.name}: {report.new} new, {report.updated} updated")
+    parts = [
+        f"{r.name}: {r.error}" if r.error else f"{r.name}: {r.new} new, {r.updated} updated"
+        for r in reports
+        if r.error or not r.already_ingested
+    ]
     return "; ".join(parts) or "no changes"
 
 
+def _download_name(url: str) -> str:
+    """The name a downloaded digest is recorded under: the URL's last path segment, or its host."""
+    parsed = urlparse(url)
+    return PurePosixPath(unquote(parsed.path)).name or parsed.hostname or url
+
+
 async def _read_limited(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    """The body, refusing it as soon as it passes `max_bytes` (Content-Length may be absent or wrong)."""
+    """The body, refused as soon as it passes `max_bytes`: Content-Length may be absent (chunked),
+    wrong, or describe a compressed body that inflates far beyond it."""
     if response.content_length is not None and response.content_length > max_bytes:
         raise SourceError(f"the digest is {response.content_length:,} bytes; the limit is {max_bytes:,}")
     chunks, size = [], 0
     async for chunk in response.content.iter_chunked(READ_CHUNK):
         size += len(chunk)
         if size > max_bytes:
-            raise SourceError(f"the digest is larger than the {max_bytes:,}-byte limit")
+            raise SourceError(f"the digest is larger than the limit of {max_bytes:,} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def _fetch_url(db: Database, source: Source, session: aiohttp.ClientSession, timeout_s: float, max_bytes: int) -> str:
+async def _fetch_url(
+    db: Database, source: Source, session: aiohttp.ClientSession, timeout_s: float, max_bytes: int
+) -> _Fetched:
+    # set on the request, not the session, so that a session the caller passes in sends it too
     headers = {"User-Agent": USER_AGENT}
     if source.etag:
         headers["If-None-Match"] = source.etag
     if source.last_modified:
         headers["If-Modified-Since"] = source.last_modified
-    async with session.get(
-        source.location, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s), allow_redirects=True
-    ) as response:
+    # `total` covers connecting, waiting and reading the body, so a server that trickles is cut off too
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with session.get(source.location, headers=headers, timeout=timeout) as response:
         if response.status == 304:
-            return "not modified"
-        if response.status != 200:
+            return _Fetched("not modified", source.etag, source.last_modified)
+        if not 200 <= response.status < 300:
             raise SourceError(f"HTTP {response.status} {response.reason or ''}".strip())
         data = await _read_limited(response, max_bytes)
         etag, last_modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
-    name = Path(urlparse(source.location).path).name or urlparse(source.location).netloc
+    name = _download_name(source.location)
     report = await ingest_bytes(db, data, name, source.location)
     if report.error:
-        raise SourceError(report.error)
-    # validators are kept only once the content is safely ingested
-    await db.execute(
-        "UPDATE sources SET etag = ?, last_modified = ? WHERE id = ?", (etag, last_modified, source.id)
-    )
-    return _summary([report])
+        raise SourceError(f"{name}: {report.error}")
+    return _Fetched(_summary([report]), etag, last_modified)
 
 
-async def _fetch_folder(db: Database, source: Source) -> str:
+async def _fetch_folder(db: Database, source: Source) -> _Fetched:
     folder = Path(source.location)
     if not folder.is_dir():
-        raise SourceError("the folder no longer exists")
-    return _summary([await ingest_file(db, path) for path in digest_files([folder])])
-
-
-async def fetch_source(
-    db: Database, source: Source, session: aiohttp.ClientSession, *, timeout_s: float = 30, max_bytes: int = 20_000_000
-) -> SourceResult:
-    """Fetch and ingest one source, recording the outcome on it; never raises for a bad source."""
-    try:
-        if source.kind == "url":
-            report = await _fetch_url(db, source, session, timeout_s, max_bytes)
-        else:
-            report = await _fetch_folder(db, source)
-    except (SourceError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        message = _error_line(exc, timeout_s)
-        await db.execute(
-            "UPDATE sources SET last_checked_at = ?, last_error = ?, last_error_at = ? WHERE id = ?",
-            (now_iso(), message, now_iso(), source.id),
-        )
-        return SourceResult(source.location, False, message)
-    await db.execute(
-        "UPDATE sources SET last_checked_at = ?, last_success_at = ?, last_report = ? WHERE id = ?",
-        (now_iso(), now_iso(), report, source.id),
-    )
-    return SourceResult(source.location, True, report)
+        raise SourceError(f"the folder {folder} no longer exists")
+    reports = [await ingest_file(db, path) for path in digest_files([folder])]
+    if any(r.error for r in reports):
+        # the readable files are ingested all the same; the line names both
+        raise SourceError(_summary(reports))
+    return _Fetched(_summary(reports))
 
 
 def _error_line(exc: BaseException, timeout_s: float) -> str:
-    if isinstance(exc, asyncio.TimeoutError):
-        return f"no answer within {timeout_s:g} s"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect ({exc.os_error or exc})"
-    return str(exc) or type(exc).__name__
+    if isinstance(exc, TimeoutError):  # includes aiohttp's ServerTimeoutError
+        message = f"no answer within {timeout_s:g} s"
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        message = f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc.os_error})"
+    elif isinstance(exc, SourceError):
+        message = str(exc)
+    else:
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    message = " ".join(message.split())  # one line, whatever the library put in it
+    return message if len(message) <= MAX_ERROR_CHARS else message[: MAX_ERROR_CHARS - 1] + "…"
+
+
+async def fetch_source(
+    db: Database,
+    source: Source,
+    session: aiohttp.ClientSession,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> SourceResult:
+    """Fetch and ingest one source and record the outcome on its row. Never raises for a bad
+    source: what went wrong becomes its `last_error`, so the others and the roundups still run.
+    A failure keeps the stored validators, so the next fetch retries with the same condition."""
+    try:
+        if source.kind == "url":
+            fetched = await _fetch_url(db, source, session, timeout_s, max_bytes)
+        else:
+            fetched = await _fetch_folder(db, source)
+    except Exception as exc:  # noqa: BLE001 - one source must never stop the others
+        if not isinstance(exc, (SourceError, aiohttp.ClientError, TimeoutError, OSError)):
+            log.exception("unexpected error fetching digest source %s", source.location)
+        message, now = _error_line(exc, timeout_s), now_iso()
+        await db.execute(
+            "UPDATE sources SET last_checked_at = ?, last_error = ?, last_error_at = ? WHERE id = ?",
+            (now, message, now, source.id),
+        )
+        return SourceResult(source.location, False, message)
+    # validators are written only now, after the content is safely ingested
+    now = now_iso()
+    await db.execute(
+        "UPDATE sources SET etag = ?, last_modified = ?, last_checked_at = ?, last_success_at = ?, "
+        "last_report = ? WHERE id = ?",
+        (fetched.etag, fetched.last_modified, now, now, fetched.report, source.id),
+    )
+    return SourceResult(source.location, True, fetched.report)
 
 
 async def fetch_all(
-    db: Database, *, session: aiohttp.ClientSession | None = None, timeout_s: float = 30, max_bytes: int = 20_000_000
+    db: Database,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> list[SourceResult]:
-    """Fetch every source in turn. Sequential on purpose: ingestion has one writer anyway,
-    and a handful of daily files does not need parallel downloads."""
+    """Fetch every source, in the order they were added, and return what each did.
+
+    Sequential on purpose: ingestion has a single writer anyway, a handful of daily files does
+    not need parallel downloads, and a fixed order keeps the merged papers the same from run to
+    run (the first abstract seen is the one kept). The worst case is bounded: `timeout_s` per
+    source."""
     own_session = session is None
     session = session or aiohttp.ClientSession()
     try:
