@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.console import PaperConsole
-from bot.corpus.ingest import FileReport, digest_files, ingest_file
+from bot.corpus.ingest import FileReport, digest_files, ingest_paths
 from bot.discord.bot import run_bot
 from bot.llm.errors import LLMError
 from bot.llm.ledger import usage_report
@@ -97,21 +97,19 @@ def _progress(quiet: bool) -> Progress:
 
 
 async def ingest_with_progress(db: Database, paths: list[Path], as_json: bool) -> list[FileReport]:
-    files = digest_files(paths)
-    missing = [p for p in paths if not p.exists()]
-    reports = [FileReport(name=str(p), error="no such file or folder") for p in missing]
+    files = digest_files(p for p in paths if p.exists())
     with _progress(as_json) as progress:
         task = progress.add_task("ingesting", total=len(files))
-        for path in files:
-            progress.update(task, description=f"ingesting {path.name}")
-            report = await ingest_file(db, path)
-            reports.append(report)
+
+        def done(report: FileReport) -> None:
+            progress.update(task, description=f"ingested {report.name}")
             progress.advance(task)
             if not as_json:
                 progress.console.print(_report_line(report), highlight=False)
                 for problem in report.problems:
                     progress.console.print(f"    [yellow]line {problem.line}[/]: {problem.message}")
-    return reports
+
+        return await ingest_paths(db, paths, on_file=done)
 
 
 def _report_json(report: FileReport) -> dict:

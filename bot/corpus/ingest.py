@@ -11,6 +11,7 @@ with a bare `executemany` of the same rows; see benchmarks/ingest_search.py.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -115,44 +116,81 @@ def _merge_into(into: ParsedPaper, other: ParsedPaper) -> None:
     into.summaries += [s for s in other.summaries if s not in into.summaries]
 
 
-async def ingest_bytes(db: Database, data: bytes, name: str, path: str | None = None) -> FileReport:
-    """Ingest one digest's bytes. Never raises for bad input: the report carries the error."""
-    report = FileReport(name=name)
-    sha = hashlib.sha256(data).hexdigest()
-    seen = await db.fetchone("SELECT format, digest_date FROM digests WHERE sha256 = ?", (sha,))
-    if seen is not None:
-        report.already_ingested = True
-        report.format, report.digest_date = seen["format"], seen["digest_date"]
-        return report
+@dataclass
+class PreparedDigest:
+    """A digest read and parsed, not yet written: the CPU half of ingesting it."""
+
+    report: FileReport
+    sha: str
+    path: str | None
+    digest: ParsedDigest | None = None
+    papers: list[ParsedPaper] = field(default_factory=list)
+
+
+def prepare_digest(data: bytes, name: str, path: str | None = None) -> PreparedDigest:
+    """Decode, parse and merge a digest. Pure CPU, no database: it runs in a worker thread."""
+    prepared = PreparedDigest(FileReport(name=name), hashlib.sha256(data).hexdigest(), path)
     try:
-        digest = parse_digest(decode_digest(data))
+        prepared.digest = parse_digest(decode_digest(data))
     except DigestError as exc:
-        report.error = str(exc)
+        prepared.report.error = str(exc)
+        return prepared
+    prepared.report.format, prepared.report.digest_date = prepared.digest.format, prepared.digest.digest_date
+    prepared.report.problems = list(prepared.digest.problems)
+    prepared.papers = merge_entries(prepared.digest.papers)
+    return prepared
+
+
+async def _already_ingested(db: Database, data: bytes, name: str) -> FileReport | None:
+    seen = await db.fetchone(
+        "SELECT format, digest_date FROM digests WHERE sha256 = ?", (hashlib.sha256(data).hexdigest(),)
+    )
+    if seen is None:
+        return None
+    return FileReport(name=name, format=seen["format"], digest_date=seen["digest_date"], already_ingested=True)
+
+
+async def write_digest(db: Database, prepared: PreparedDigest) -> FileReport:
+    """Write a prepared digest in one transaction (a no-op when its bytes were seen before)."""
+    report = prepared.report
+    if report.error or prepared.digest is None:
         return report
-    report.format, report.digest_date = digest.format, digest.digest_date
-    report.problems = list(digest.problems)
     async with db.transaction() as conn:
-        # checked again inside the write lock: another ingest of the same bytes may have won
-        async with conn.execute("SELECT 1 FROM digests WHERE sha256 = ?", (sha,)) as cur:
+        # checked inside the write lock: another ingest of the same bytes may have won
+        async with conn.execute("SELECT 1 FROM digests WHERE sha256 = ?", (prepared.sha,)) as cur:
             if await cur.fetchone():
                 report.already_ingested = True
                 return report
-        papers = merge_entries(digest.papers)
         cursor = await conn.execute(
             "INSERT INTO digests (name, path, sha256, format, digest_date, paper_count) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (name, path, sha, digest.format, digest.digest_date, len(papers)),
+            (report.name, prepared.path, prepared.sha, prepared.digest.format, prepared.digest.digest_date,
+             len(prepared.papers)),
         )
-        digest_id = cursor.lastrowid
-        await _write_papers(conn, digest_id, papers, report)
+        await _write_papers(conn, cursor.lastrowid, prepared.papers, report)
     return report
 
 
-async def ingest_file(db: Database, path: Path) -> FileReport:
+async def ingest_bytes(db: Database, data: bytes, name: str, path: str | None = None) -> FileReport:
+    """Ingest one digest's bytes. Never raises for bad input: the report carries the error.
+    Parsing runs in a worker thread, so the event loop stays free for the bot."""
+    seen = await _already_ingested(db, data, name)
+    if seen is not None:
+        return seen
+    return await write_digest(db, await asyncio.to_thread(prepare_digest, data, name, path))
+
+
+def _read(path: Path) -> bytes | FileReport:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         return FileReport(name=path.name, error=f"cannot read ({exc.strerror or exc})")
+
+
+async def ingest_file(db: Database, path: Path) -> FileReport:
+    data = _read(path)
+    if isinstance(data, FileReport):
+        return data
     return await ingest_bytes(db, data, path.name, str(path))
 
 
@@ -171,18 +209,48 @@ def digest_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
+async def ingest_many(
+    db: Database,
+    sources: Iterable[tuple[str, str | None, Callable[[], bytes | FileReport]]],
+    on_file: Callable[[FileReport], None] | None = None,
+) -> list[FileReport]:
+    """Ingest digests in order, parsing the next one in a worker thread while the current one
+    is written: parsing is Python, writing is mostly SQLite (which releases the GIL), so on
+    two cores the two overlap. `sources` yields (name, path, load) with `load()` returning the
+    bytes or an error report."""
+
+    async def prepare(name: str, path: str | None, load) -> PreparedDigest | FileReport:
+        data = await asyncio.to_thread(load)
+        if isinstance(data, FileReport):
+            return data
+        seen = await _already_ingested(db, data, name)
+        return seen if seen is not None else await asyncio.to_thread(prepare_digest, data, name, path)
+
+    reports: list[FileReport] = []
+    pending = None
+    for source in list(sources) + [None]:
+        upcoming = asyncio.ensure_future(prepare(*source)) if source is not None else None
+        if pending is not None:
+            prepared = await pending
+            report = prepared if isinstance(prepared, FileReport) else await write_digest(db, prepared)
+            reports.append(report)
+            if on_file:
+                on_file(report)
+        pending = upcoming
+    return reports
+
+
 async def ingest_paths(
     db: Database, paths: Iterable[Path], on_file: Callable[[FileReport], None] | None = None
 ) -> list[FileReport]:
-    reports = []
-    for path in digest_files(paths):
-        report = await ingest_file(db, path) if path.exists() else FileReport(
-            name=str(path), error="no such file or folder"
-        )
-        reports.append(report)
+    """Ingest files and folders of digests; a path that does not exist gets its own report."""
+    paths = list(paths)
+    missing = [FileReport(name=str(p), error="no such file or folder") for p in paths if not p.exists()]
+    for report in missing:
         if on_file:
             on_file(report)
-    return reports
+    files = digest_files(p for p in paths if p.exists())
+    return missing + await ingest_many(db, ((f.name, str(f), lambda f=f: _read(f)) for f in files), on_file)
 
 
 # --- writing -------------------------------------------------------------------------------
