@@ -13,6 +13,7 @@ from bot.discord.bot import PaperBot
 from bot.services.guilds import update_settings
 from bot.services.scheduler import last_run
 from bot.settings import Settings
+from tests.conftest import corpus_file
 from tests.support.fake_discord import fake_discord  # noqa: F401 - fixture
 from tests.support.openai_server import Reply, server_error
 
@@ -53,6 +54,7 @@ async def paperbot(fake_discord, corpus_db, openai_server):
         DISCORD_TOKEN="fake-token",
         PAPERBOT_LLM_COOLDOWN=0.01,
         PAPERBOT_SCHEDULER_TICK=0.1,
+        PAPERBOT_MAX_ATTACHMENT_BYTES=200_000,
     )
     clock = Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc))
     bot = PaperBot(settings, clock=clock)
@@ -192,3 +194,48 @@ async def test_scheduled_roundup_is_posted_once_and_a_deleted_channel_is_reporte
     assert posted[0]["allowed_mentions"] == NO_PINGS
     run = await last_run(bot.lib.db, other["id"])
     assert run["status"] == "failed" and "no longer exists" in run["error"]
+
+
+async def test_ingest_takes_an_attachment_and_reports_what_it_added(paperbot, fake_discord):
+    bot, guild, _ = paperbot
+    general = channel_id(guild, "general")
+    option, resolved = fake_discord.attachment("digest", "today.md", MENTION_DIGEST.encode())
+    token = await fake_discord.send_slash_command(guild, general, "ingest", [option], admin=True, resolved=resolved)
+    [report] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+    assert "today.md (topic-table-abstracts, 2025-02-01): 1 new papers" in report["content"]
+    assert await bot.lib.db.fetchval("SELECT count(*) FROM papers WHERE arxiv_id = '2502.00001'") == 1
+
+    option, resolved = fake_discord.attachment("digest", "noise.bin", bytes(range(256)) * 4)
+    token = await fake_discord.send_slash_command(guild, general, "ingest", [option], admin=True, resolved=resolved)
+    [error] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+    assert error["content"] == "noise.bin: not text (binary data)"
+
+    big = corpus_file("002").read_bytes()  # 344 kB, over this bot's 200 kB limit
+    option, resolved = fake_discord.attachment("digest", "big.txt", big)
+    token = await fake_discord.send_slash_command(guild, general, "ingest", [option], admin=True, resolved=resolved)
+    await fake_discord.wait_for(lambda: token in fake_discord.callbacks)
+    refusal = fake_discord.callbacks[token]
+    assert "the limit is 200,000" in refusal["data"]["content"] and refusal["data"]["flags"] & EPHEMERAL
+    assert fake_discord.downloads == ["today.md", "noise.bin"]  # the big one was refused unread
+
+
+async def test_cooldown_and_daily_budget_say_when_to_try_again(paperbot, fake_discord, openai_server):
+    bot, guild, _ = paperbot
+    general = channel_id(guild, "general")
+    member = fake_discord.user("eager")
+    bot.settings.llm_cooldown_s = 60
+    first = await fake_discord.send_slash_command(guild, general, "summarize", [string_option("paper", "2407.12772")], user=member)
+    await fake_discord.wait_for(lambda: fake_discord.followups.get(first))
+    second = await fake_discord.send_slash_command(guild, general, "summarize", [string_option("paper", "2407.12772")], user=member)
+    await fake_discord.wait_for(lambda: second in fake_discord.callbacks)
+    slow_down = fake_discord.callbacks[second]["data"]
+    assert "try again in" in slow_down["content"] and slow_down["flags"] & EPHEMERAL
+
+    bot.settings.llm_cooldown_s = 0.01
+    bot.settings.guild_daily_token_budget = 10  # the first summary spent more than that
+    third = await fake_discord.send_slash_command(
+        guild, general, "ask", [string_option("question", "knowledge distillation")], user=fake_discord.user("other")
+    )
+    [budget] = await fake_discord.wait_for(lambda: fake_discord.followups.get(third))
+    assert "daily LLM token budget" in budget["content"] and "midnight UTC" in budget["content"]
+    assert len(openai_server.chat_requests()) == 1

@@ -61,6 +61,8 @@ class FakeDiscord:
         self.followups: dict[str, list[dict]] = {}  # interaction token -> messages
         self.callbacks: dict[str, dict] = {}  # interaction token -> {type, data, delay}
         self.commands: dict[str, list[dict]] = {}  # "global" or guild id -> synced commands
+        self.attachments: dict[str, bytes] = {}  # attachment id -> content, served like Discord's CDN
+        self.downloads: list[str] = []  # attachment file names fetched
         self.heartbeats = 0
         self.identified = asyncio.Event()
         self._dispatched_at: dict[str, float] = {}
@@ -109,6 +111,16 @@ class FakeDiscord:
         return {"user": user, "roles": roles, "joined_at": iso_now(), "deaf": False, "mute": False, "flags": 0,
                 "nick": None, "avatar": None, "premium_since": None, "pending": False}
 
+    def attachment(self, name: str, filename: str, data: bytes) -> tuple[dict, dict]:
+        """An attachment option and the `resolved` data an interaction carries with it."""
+        attachment_id = self.snowflake()
+        self.attachments[attachment_id] = data
+        url = f"{self.base_url}/attachments/{attachment_id}/{filename}"
+        resolved = {"attachments": {attachment_id: {
+            "id": attachment_id, "filename": filename, "size": len(data), "url": url, "proxy_url": url,
+            "content_type": "text/markdown; charset=utf-8"}}}
+        return {"name": name, "type": 11, "value": attachment_id}, resolved
+
     def delete_channel(self, channel_id: str) -> None:
         self.channels.pop(channel_id, None)
 
@@ -126,6 +138,7 @@ class FakeDiscord:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{id}/{filename}", self._attachment)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -192,7 +205,7 @@ class FakeDiscord:
             await self._send(ws, 0, data, event)
 
     async def send_slash_command(self, guild: dict, channel_id: str, name: str, options: list[dict] | None = None,
-                                 *, user: dict | None = None, admin: bool = False) -> str:
+                                 *, user: dict | None = None, admin: bool = False, resolved: dict | None = None) -> str:
         """Dispatch INTERACTION_CREATE for a slash command; returns the interaction token."""
         user = user or self.user("member")
         roles = [guild["admin_role_id"]] if admin else []
@@ -201,7 +214,8 @@ class FakeDiscord:
             "id": self.snowflake(), "application_id": self.application_id, "type": 2, "token": token, "version": 1,
             "guild_id": guild["id"], "channel_id": channel_id, "channel": self.channels.get(channel_id),
             "member": {**self.member(user, roles), "permissions": str(EVERYONE_PERMISSIONS | (MANAGE_GUILD if admin else 0))},
-            "data": {"id": self.snowflake(), "name": name, "type": 1, "options": options or []},
+            "data": {"id": self.snowflake(), "name": name, "type": 1, "options": options or [],
+                     **({"resolved": resolved} if resolved else {})},
             "app_permissions": str(EVERYONE_PERMISSIONS), "locale": "en-US", "guild_locale": "en-US",
             "entitlements": [], "authorizing_integration_owners": {"0": guild["id"]}, "context": 0,
             "attachment_size_limit": 8 * 1024 * 1024,
@@ -218,6 +232,11 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", message)
 
     # --- REST --------------------------------------------------------------------------------
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        data = self.attachments.get(request.match_info["id"])
+        self.downloads.append(request.match_info["filename"])
+        return web.Response(body=data) if data is not None else web.Response(status=404)
 
     async def _rest(self, request: web.Request) -> web.Response:
         path = "/" + request.match_info["tail"]
