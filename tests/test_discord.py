@@ -239,3 +239,17 @@ async def test_cooldown_and_daily_budget_say_when_to_try_again(paperbot, fake_di
     [budget] = await fake_discord.wait_for(lambda: fake_discord.followups.get(third))
     assert "daily LLM token budget" in budget["content"] and "midnight UTC" in budget["content"]
     assert len(openai_server.chat_requests()) == 1
+
+
+async def test_answers_stream_by_editing_about_once_a_second(paperbot, fake_discord, openai_server):
+    _, guild, _ = paperbot
+    words = [f"word{n} " for n in range(250)]  # the server sends one every 10 ms: ~2.5 s in all
+    openai_server.script(Reply(text="".join(words), stream_chunks=words))
+    token = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "ask", [string_option("question", "diffusion")])
+    await fake_discord.wait_for(lambda: "word249" in str(fake_discord.followups.get(token)), timeout=15)
+    [message] = fake_discord.followups[token]
+    patches = [r.at for r in fake_discord.requests if r.method == "PATCH" and token in r.path]
+    assert 1 <= len(patches) <= 4, "a live preview, then the final text; not an edit per piece"
+    gaps = [b - a for a, b in zip(patches, patches[1:-1])]  # the final edit may follow the last preview at once
+    assert all(gap >= 0.9 for gap in gaps)
+    assert message["content"].startswith("word0 word1") and "▌" not in message["content"]
