@@ -131,3 +131,39 @@ async def test_unauthorized_endpoint_is_not_retried(openai_server):
         await embedder.embed_query("anything")
     assert len(embedding_requests(openai_server)) == 1
     await embedder.close()
+
+
+def clustered_vectors(rng: np.random.Generator, rows: int, dim: int = 96) -> np.ndarray:
+    """Vectors around a few hundred topic centres, the shape real embeddings have."""
+    centres = rng.standard_normal((300, dim)).astype(np.float32)
+    return centres[rng.integers(0, len(centres), rows)] + 0.6 * rng.standard_normal((rows, dim)).astype(np.float32)
+
+
+def test_two_stage_search_finds_nearly_what_the_exact_scan_finds():
+    rng = np.random.default_rng(7)
+    matrix = clustered_vectors(rng, 30_000)
+    ids = np.arange(len(matrix), dtype=np.int64) // 2  # two facets per paper
+    facets = ["main", "title"] * (len(matrix) // 2)
+    exact = VectorIndex.from_arrays("synthetic", matrix.shape[1], ids, matrix, facets, two_stage=False)
+    fast = VectorIndex.from_arrays("synthetic", matrix.shape[1], ids, matrix, facets, two_stage=True)
+    assert exact.projected is None and fast.projected is not None
+    assert fast.nbytes > exact.nbytes
+
+    found = total = 0
+    for row in rng.choice(len(matrix), 40, replace=False):
+        query = matrix[row] + 0.3 * rng.standard_normal(matrix.shape[1]).astype(np.float32)
+        query /= np.linalg.norm(query)
+        truth = {pid for pid, _ in exact.search(query, 10)}
+        got = fast.search(query, 10)
+        found += len(truth & {pid for pid, _ in got})
+        total += len(truth)
+        assert int(ids[row]) not in {pid for pid, _ in fast.search(query, 10, exclude={int(ids[row])})}
+    assert found / total >= 0.9
+
+
+def test_index_size_picks_the_search_strategy():
+    rng = np.random.default_rng(1)
+    small = clustered_vectors(rng, 200)
+    index = VectorIndex.from_arrays("synthetic", small.shape[1], np.arange(200), small)
+    assert index.projected is None
+    assert index.search(small[5] / np.linalg.norm(small[5]), 1)[0][0] == 5
