@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from datetime import datetime, timezone
 
 import pytest
 
 from bot.corpus.ingest import ingest_bytes
-from bot.discord.bot import PaperBot
+from bot.discord.bot import PaperBot, serve
 from bot.services.guilds import update_settings
 from bot.services.scheduler import last_run
 from bot.settings import Settings
+from bot.store import Database
 from tests.conftest import corpus_file
 from tests.support.fake_discord import fake_discord  # noqa: F401 - fixture
 from tests.support.openai_server import Reply, server_error
@@ -40,11 +43,8 @@ def string_option(name: str, value) -> dict:
     return {"name": name, "type": 3, "value": value}
 
 
-@pytest.fixture
-async def paperbot(fake_discord, corpus_db, openai_server):
-    """A running PaperBot connected to the fake Discord; yields (bot, guild, clock)."""
-    guild = fake_discord.add_guild("Reading club", ["general", "papers"])
-    settings = Settings(
+def bot_settings(corpus_db, openai_server) -> Settings:
+    return Settings(
         PAPERBOT_DB=corpus_db,
         PAPERBOT_EMBEDDINGS="off",
         OPENAI_API_KEY="sk-test",
@@ -56,6 +56,13 @@ async def paperbot(fake_discord, corpus_db, openai_server):
         PAPERBOT_SCHEDULER_TICK=0.1,
         PAPERBOT_MAX_ATTACHMENT_BYTES=200_000,
     )
+
+
+@pytest.fixture
+async def paperbot(fake_discord, corpus_db, openai_server):
+    """A running PaperBot connected to the fake Discord; yields (bot, guild, clock)."""
+    guild = fake_discord.add_guild("Reading club", ["general", "papers"])
+    settings = bot_settings(corpus_db, openai_server)
     clock = Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc))
     bot = PaperBot(settings, clock=clock)
     await bot.login("fake-token")
@@ -253,3 +260,25 @@ async def test_answers_stream_by_editing_about_once_a_second(paperbot, fake_disc
     gaps = [b - a for a, b in zip(patches, patches[1:-1])]  # the final edit may follow the last preview at once
     assert all(gap >= 0.9 for gap in gaps)
     assert message["content"].startswith("word0 word1") and "▌" not in message["content"]
+
+
+async def test_sigterm_lets_the_roundup_being_posted_finish_then_closes_the_database(
+    fake_discord, corpus_db, openai_server
+):
+    guild = fake_discord.add_guild("Reading club", ["papers"])
+    papers = channel_id(guild, "papers")
+    async with await Database.open(corpus_db) as db:
+        await update_settings(db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True, max_papers=3)
+    fake_discord.post_delay_s = 1.5
+    bot = PaperBot(bot_settings(corpus_db, openai_server), clock=Clock(datetime(2024, 12, 14, 7, 5, tzinfo=timezone.utc)))
+    serving = asyncio.create_task(serve(bot, "fake-token"))  # what `paperbot run` runs
+    await fake_discord.wait_for(lambda: fake_discord.posts_in_flight)
+
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(serving, 15)
+
+    assert bot.library is None and bot.is_closed()
+    assert len(fake_discord.messages[papers]) == 1  # the post in flight went out
+    async with await Database.open(corpus_db) as db:
+        run = await last_run(db, guild["id"])
+    assert run["status"] == "done", run

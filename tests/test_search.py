@@ -2,9 +2,10 @@
 
 import pytest
 
-from bot.corpus.ingest import ingest_paths
+from bot.corpus.ingest import ingest_bytes, ingest_paths
+from bot.retrieval.cache import LibraryCache
 from bot.retrieval.lexical import build_match_query, index_text
-from bot.retrieval.search import describe_hits, search
+from bot.retrieval.search import Retriever, describe_hits, search
 from bot.services.papers import PaperNotFound, paper_detail, resolve_paper
 
 
@@ -104,3 +105,47 @@ async def test_unknown_references_say_what_was_looked_for(library):
 def test_cjk_runs_are_indexed_as_bigrams():
     assert index_text("模型训练 ok").split() == ["模型", "型训", "训练", "练", "ok"]
     assert index_text("검색을").split() == ["검색", "색을", "을"]
+
+
+def korean_digest(first_number: int, count: int) -> bytes:
+    """A small HF-daily-papers digest: English titles, Korean highlights."""
+    entries = []
+    for n in range(first_number, first_number + count):
+        arxiv_id = f"2601.{n:05d}"
+        entries.append(
+            f"### [Zyxwv probe paper {n}](https://arxiv.org/abs/{arxiv_id})\n\nVote: 3\n\n"
+            f"Authors: Ada Probe, Bo Probe\n\n"
+            f"- **What's New**: 검증용 논문 {n}번은 새로운 방법을 제안합니다.\n"
+        )
+    return ("## Daily Papers (2026-01-05)\n\n" + "\n".join(entries)).encode()
+
+
+async def test_search_figures_are_refreshed_when_papers_arrive(library):
+    retriever = Retriever(library)
+    before = await retriever.lexical_weight("새로운 방법을 제안하는 논문")
+    assert await retriever.lexical_weight("새로운 방법을 제안하는 논문") == before  # kept, not recounted
+    assert [h.paper_id for h in await retriever.search("zyxwv", mode="lexical")] == []
+
+    report = await ingest_bytes(library, korean_digest(1, 40), "probe.md")
+    assert report.error is None and report.papers == 40
+
+    assert await retriever.lexical_weight("새로운 방법을 제안하는 논문") > before
+    hits = await retriever.search("zyxwv", limit=50, mode="lexical")
+    assert len(hits) == 40
+
+
+async def test_library_cache_computes_once_per_generation(db):
+    cache = LibraryCache(db)
+    calls = []
+
+    async def compute():
+        calls.append(1)
+        return len(calls)
+
+    await cache.refresh()
+    assert await cache.get("k", compute) == 1
+    await cache.refresh()
+    assert await cache.get("k", compute) == 1
+    await ingest_bytes(db, korean_digest(100, 1), "one.md")
+    await cache.refresh()
+    assert await cache.get("k", compute) == 2

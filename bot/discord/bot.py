@@ -69,12 +69,22 @@ class PaperBot(commands.AutoShardedBot):
             self.library = None
 
 
-async def _serve(bot: PaperBot, token: str) -> None:
+async def serve(bot: PaperBot, token: str) -> None:
+    """Run the bot until SIGINT or SIGTERM, which close it cleanly (see `PaperBot.close`)."""
+    closing: list[asyncio.Task] = []
+
+    def shut_down() -> None:
+        if not closing:
+            closing.append(asyncio.create_task(bot.close()))
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+        loop.add_signal_handler(signum, shut_down)
     async with bot:
         await bot.start(token)
+    # start() returns as soon as the gateway closes, before close() has closed the database
+    if closing:
+        await closing[0]
 
 
 def run_bot(settings: Settings) -> int:
@@ -84,7 +94,7 @@ def run_bot(settings: Settings) -> int:
         return 2
     bot = PaperBot(settings)
     try:
-        asyncio.run(_serve(bot, settings.discord_token.get_secret_value().strip()))
+        asyncio.run(serve(bot, settings.discord_token.get_secret_value().strip()))
     except discord.LoginFailure:
         print("paperbot: Discord rejected the token: check DISCORD_TOKEN (Developer Portal > Bot > Reset Token)")
         return 2

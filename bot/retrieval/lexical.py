@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.retrieval.cache import LibraryCache
 from bot.store import Database
 
 _CJK_RUN = re.compile(
@@ -127,13 +128,16 @@ class LexicalHit:
     score: float  # higher is better (negated BM25)
 
 
-async def _match_count(db: Database, expression: str) -> int:
-    return await db.fetchval(
-        "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (expression,), default=0
-    )
+async def _match_count(cache: LibraryCache, expression: str) -> int:
+    async def count() -> int:
+        return await cache.db.fetchval(
+            "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (expression,), default=0
+        )
+
+    return await cache.get(("matches", expression), count)
 
 
-async def _narrowed_expression(db: Database, phrases: list[str], terms: list[str]) -> str | None:
+async def _narrowed_expression(cache: LibraryCache, phrases: list[str], terms: list[str]) -> str | None:
     """The widest expression whose matches can be ranked quickly.
 
     In order: every term (OR); the rarer terms only (common words add little to BM25 anyway);
@@ -141,7 +145,7 @@ async def _narrowed_expression(db: Database, phrases: list[str], terms: list[str
     """
     if not terms:
         return match_expression(phrases, terms)
-    frequency = {term: await _match_count(db, term) for term in terms}
+    frequency = {term: await _match_count(cache, term) for term in terms}
     if sum(frequency.values()) <= MAX_RANKED_CANDIDATES:
         return match_expression(phrases, terms)
     rare = [t for t in terms if frequency[t] <= MAX_RANKED_CANDIDATES // 2]
@@ -150,14 +154,18 @@ async def _narrowed_expression(db: Database, phrases: list[str], terms: list[str
     if len(terms) > 1 and min(frequency.values()) <= MAX_RANKED_CANDIDATES:
         return match_expression(phrases, terms, all_terms=True)
     every = match_expression(phrases, terms, all_terms=True)
-    if await _match_count(db, every) <= MAX_RANKED_CANDIDATES:
+    if await _match_count(cache, every) <= MAX_RANKED_CANDIDATES:
         return every
     return match_expression(phrases, terms, all_terms=True, column="title")
 
 
-async def lexical_search(db: Database, query: str, limit: int = 10) -> list[LexicalHit]:
+async def lexical_search(
+    db: Database, query: str, limit: int = 10, cache: LibraryCache | None = None
+) -> list[LexicalHit]:
+    """Ranked keyword hits. `cache` (refreshed by the caller) keeps match counts between
+    searches; without one every count is taken afresh."""
     phrases, terms = parse_query(query)
-    expression = await _narrowed_expression(db, phrases, terms)
+    expression = await _narrowed_expression(cache or LibraryCache(db), phrases, terms)
     if expression is None:
         return []
     rows = await db.fetchall(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bot.corpus.language import guess_language
 from bot.corpus.text import paper_key, parse_arxiv_id_exact, title_hash
+from bot.retrieval.cache import LibraryCache
 from bot.retrieval.embedders import Embedder
 from bot.retrieval.lexical import lexical_search
 from bot.retrieval.vectors import VectorIndex
@@ -116,6 +117,7 @@ class Retriever:
     def __init__(self, db: Database, embedder: Embedder | None = None):
         self.db = db
         self.embedder = embedder
+        self.cache = LibraryCache(db)
         self._index: VectorIndex | None = None
         self._index_lock = asyncio.Lock()
 
@@ -142,13 +144,18 @@ class Retriever:
         lang = guess_language(query).split("-")[0]
         if lang == "en":
             return 1.0
+        await self.cache.refresh()
+        coverage = await self.cache.get("language coverage", self._language_coverage)
+        return min(1.0, LANGUAGE_COVERAGE_SATURATION * coverage.get(lang, 0.0))
+
+    async def _language_coverage(self) -> dict[str, float]:
+        """Share of papers with some text in each base language (`zh-Hant` counts as `zh`)."""
         papers = await self.db.fetchval("SELECT count(*) FROM papers", default=0)
-        with_lang = await self.db.fetchval(
-            "SELECT count(DISTINCT paper_id) FROM summaries WHERE lang = ? OR lang LIKE ?",
-            (lang, f"{lang}-%"),
-            default=0,
+        rows = await self.db.fetchall(
+            "SELECT CASE WHEN instr(lang, '-') THEN substr(lang, 1, instr(lang, '-') - 1) ELSE lang END AS base, "
+            "count(DISTINCT paper_id) FROM summaries GROUP BY base"
         )
-        return min(1.0, LANGUAGE_COVERAGE_SATURATION * with_lang / max(papers, 1))
+        return {base: count / max(papers, 1) for base, count in rows}
 
     async def semantic(self, query: str, limit: int) -> list[tuple[int, float]]:
         index = await self.index()
@@ -167,7 +174,8 @@ class Retriever:
         lexical: list[tuple[int, float]] = []
         semantic: list[tuple[int, float]] = []
         if mode in ("hybrid", "lexical"):
-            hits = await lexical_search(self.db, query, max(limit, CANDIDATES))
+            await self.cache.refresh()
+            hits = await lexical_search(self.db, query, max(limit, CANDIDATES), self.cache)
             lexical = [(hit.paper_id, hit.score) for hit in hits]
         if mode in ("hybrid", "semantic"):
             semantic = await self.semantic(query, max(limit, CANDIDATES))
@@ -193,7 +201,8 @@ class Retriever:
                 for rank, (pid, score) in enumerate(index.similar(paper_id, limit), start=1)
             ]
         title = await self.db.fetchval("SELECT title FROM papers WHERE id = ?", (paper_id,))
-        hits = await lexical_search(self.db, title or "", limit=limit + 1)
+        await self.cache.refresh()
+        hits = await lexical_search(self.db, title or "", limit=limit + 1, cache=self.cache)
         return [
             SearchHit(h.paper_id, h.score, {"lexical": rank})
             for rank, h in enumerate((h for h in hits if h.paper_id != paper_id), start=1)

@@ -64,6 +64,8 @@ class FakeDiscord:
         self.attachments: dict[str, bytes] = {}  # attachment id -> content, served like Discord's CDN
         self.downloads: list[str] = []  # attachment file names fetched
         self.heartbeats = 0
+        self.post_delay_s = 0.0  # how long a channel message takes to be accepted
+        self.posts_in_flight = 0
         self.identified = asyncio.Event()
         self._dispatched_at: dict[str, float] = {}
         self._sockets: list[web.WebSocketResponse] = []
@@ -339,6 +341,11 @@ class FakeDiscord:
         if parts[2] == "messages" and request.method == "POST":
             if channel_id in self.forbidden:
                 return await self._json({"code": 50013, "message": "Missing Permissions"}, 403)
+            self.posts_in_flight += 1
+            try:
+                await asyncio.sleep(self.post_delay_s)
+            finally:
+                self.posts_in_flight -= 1
             message = self.message(channel_id, self.bot_user, body)
             self.messages.setdefault(channel_id, []).append(message)
             return await self._json(message)
