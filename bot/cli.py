@@ -400,7 +400,11 @@ async def cmd_start(args, lib: Library) -> int:
 
 
 async def cmd_console(args, lib: Library) -> int:
-    await PaperConsole(lib, out).loop(Path.home() / ".paperbot_history")
+    console = PaperConsole(lib, out)
+    if sys.stdin.isatty():
+        await console.loop(Path.home() / ".paperbot_history")
+    else:
+        await console.run_script(sys.stdin)
     return 0
 
 

@@ -9,9 +9,11 @@ the same message rendering as the bot.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import shlex
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TextIO
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import WordCompleter
@@ -129,17 +131,27 @@ class PaperConsole:
                 self.out.print(Rule(style="dim"))
             self.out.print(message, markup=False, highlight=False)
 
-    async def loop(self, history_file: Path) -> None:
-        session: PromptSession = PromptSession(
-            history=FileHistory(str(history_file)),
-            completer=WordCompleter([f"/{n}" for n in self.handlers] + ["/help", "/quit"], sentence=True),
-        )
+    @staticmethod
+    def _is_quit(line: str) -> bool:
+        return line.strip().lower() in ("/quit", "/exit", "quit", "exit")
+
+    async def loop(self, history_file: Path, *, session: PromptSession | None = None) -> None:
+        """Prompt with history and tab completion until /quit or end of input."""
+        session = session or PromptSession(history=FileHistory(str(history_file)))
+        session.completer = WordCompleter([f"/{n}" for n in self.handlers] + ["/help", "/quit"], sentence=True)
         self.out.print("paperbot console: the bot's commands, here. /help lists them, /quit leaves.")
         while True:
             try:
                 line = await session.prompt_async("paperbot> ")
             except (EOFError, KeyboardInterrupt):
                 return
-            if line.strip().lower() in ("/quit", "/exit", "quit", "exit"):
+            if self._is_quit(line):
+                return
+            self.show(await self.execute(line))
+
+    async def run_script(self, stream: TextIO) -> None:
+        """Commands read from a pipe or a file, one per line, for scripts: no prompt, no history."""
+        while line := await asyncio.to_thread(stream.readline):
+            if self._is_quit(line):
                 return
             self.show(await self.execute(line))
