@@ -6,18 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 from datetime import datetime, timezone
 
 import pytest
 
 from bot.corpus.ingest import ingest_bytes
-from bot.discord.bot import PaperBot, serve
+from bot.discord.bot import PaperBot, run_bot, serve
 from bot.services.guilds import update_settings
 from bot.services.scheduler import last_run
 from bot.settings import Settings
 from bot.store import Database
 from tests.conftest import corpus_file
-from tests.support.fake_discord import fake_discord  # noqa: F401 - fixture
+from tests.support.fake_discord import FakeDiscord, fake_discord  # noqa: F401 - fixture
 from tests.support.openai_server import Reply, server_error
 
 NO_PINGS = {"parse": []}
@@ -282,3 +283,22 @@ async def test_sigterm_lets_the_roundup_being_posted_finish_then_closes_the_data
     async with await Database.open(corpus_db) as db:
         run = await last_run(db, guild["id"])
     assert run["status"] == "done", run
+
+
+def test_rejected_token_is_one_line_and_exit_code_2(corpus_db, capsys):
+    fake = FakeDiscord()
+    loop = asyncio.new_event_loop()
+    server = threading.Thread(target=loop.run_forever, daemon=True)
+    server.start()
+    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
+    try:
+        with fake.pointed_at():
+            code = run_bot(Settings(PAPERBOT_DB=corpus_db, PAPERBOT_EMBEDDINGS="off", DISCORD_TOKEN="not-the-token"))
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+    printed = capsys.readouterr()
+    assert code == 2
+    assert printed.out.strip().startswith("paperbot: Discord rejected the token") and "\n" not in printed.out.strip()
+    assert "Traceback" not in printed.err
+    assert any(r.path == "/users/@me" for r in fake.requests)

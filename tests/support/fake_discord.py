@@ -64,6 +64,7 @@ class FakeDiscord:
         self.attachments: dict[str, bytes] = {}  # attachment id -> content, served like Discord's CDN
         self.downloads: list[str] = []  # attachment file names fetched
         self.heartbeats = 0
+        self.token = "fake-token"  # the bot token the REST API accepts
         self.post_delay_s = 0.0  # how long a channel message takes to be accepted
         self.posts_in_flight = 0
         self.identified = asyncio.Event()
@@ -252,6 +253,9 @@ class FakeDiscord:
                 body = json.loads(raw) if raw else None
         self.requests.append(Recorded(request.method, path, body, time.monotonic(), dict(request.query)))
         parts = path.strip("/").split("/")
+        # webhooks and interaction callbacks carry their own token in the URL
+        if parts[0] not in ("webhooks", "interactions") and request.headers.get("Authorization") != f"Bot {self.token}":
+            return await self._json({"code": 0, "message": "401: Unauthorized"}, 401)
         route = self._route(request.method, parts)
         if route is None:
             return await self._json({"code": 0, "message": f"404: Not Found ({request.method} {path})"}, 404)
