@@ -129,9 +129,14 @@ class LexicalHit:
 
 
 async def _match_count(cache: LibraryCache, expression: str) -> int:
+    """Papers matching, counted up to MAX_RANKED_CANDIDATES + 1: narrowing only asks whether
+    counts stay under that limit, and stopping there is 5-7x faster for a common word."""
+
     async def count() -> int:
         return await cache.db.fetchval(
-            "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (expression,), default=0
+            "SELECT count(*) FROM (SELECT 1 FROM papers_fts WHERE papers_fts MATCH ? LIMIT ?)",
+            (expression, MAX_RANKED_CANDIDATES + 1),
+            default=0,
         )
 
     return await cache.get(("matches", expression), count)
