@@ -95,7 +95,13 @@ async def test_connects_with_heartbeats_and_syncs_commands_only_when_the_owner_a
     assert names >= {"search", "paper", "ask", "summarize", "roundup", "config", "ingest", "usage"}
     ask = next(c for c in synced if c["name"] == "ask")
     assert all(option["description"] for option in ask["options"])
-    assert any(option.get("autocomplete") for option in ask["options"])
+    options = {option["name"]: option for option in ask["options"]}
+    assert options["paper"].get("autocomplete")
+    languages = [choice["value"] for choice in options["language"]["choices"]]
+    assert len(languages) == 25 and {"en", "zh", "zh-Hant", "ko"} <= set(languages)
+    summarize = next(c for c in synced if c["name"] == "summarize")
+    style = next(option for option in summarize["options"] if option["name"] == "style")
+    assert [choice["value"] for choice in style["choices"]] == ["brief", "structured"]
 
 
 async def test_ask_defers_at_once_then_answers_with_citations(paperbot, fake_discord, openai_server):

@@ -1,4 +1,4 @@
-"""Autocomplete for slash-command options: papers by id or title, languages, time zones."""
+"""Slash-command option values: languages (fixed choices), papers and time zones (autocomplete)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from zoneinfo import available_timezones
 from discord import app_commands
 
 from bot.services.chunks import fit
-from bot.services.language import COMMON_LANGUAGES, LANGUAGE_NAMES
+from bot.services.language import COMMON_LANGUAGES, LANGUAGE_ALIASES, LANGUAGE_NAMES
 
 MAX_CHOICES = 25  # Discord's limit
 
@@ -36,14 +36,12 @@ async def paper_choices(bot, current: str) -> list[app_commands.Choice[str]]:
     ]
 
 
-def language_choices(current: str) -> list[app_commands.Choice[str]]:
-    """Common languages first; any BCP-47 tag typed in full is accepted by the commands."""
-    current = current.strip().lower()
-    tags = list(COMMON_LANGUAGES) + [t for t in LANGUAGE_NAMES if t not in COMMON_LANGUAGES]
-    matches = [
-        t for t in tags if not current or t.lower().startswith(current) or current in LANGUAGE_NAMES[t].lower()
-    ]
-    return [app_commands.Choice(name=f"{LANGUAGE_NAMES[t]} ({t})", value=t) for t in matches[:MAX_CHOICES]]
+# Slash commands offer languages as a fixed list (Discord allows 25 choices): one entry per
+# language, aliases such as zh-CN left out. The prefix form of a command takes any BCP-47 tag.
+LANGUAGE_CHOICES = [
+    app_commands.Choice(name=f"{LANGUAGE_NAMES[tag]} ({tag})", value=tag)
+    for tag in (list(COMMON_LANGUAGES) + [t for t in LANGUAGE_NAMES if t not in COMMON_LANGUAGES and t not in LANGUAGE_ALIASES])
+][:MAX_CHOICES]
 
 
 def timezone_choices(current: str) -> list[app_commands.Choice[str]]:

@@ -42,8 +42,9 @@ LANGUAGE_NAMES = {
     "id": "Indonesian",
 }
 
-# Languages offered as choices in chat (Discord allows at most 25 choices).
+# Languages offered first in chat; the aliases are other spellings of a language listed.
 COMMON_LANGUAGES = ("en", "zh", "zh-Hant", "ko", "ja", "de", "fr", "es", "pt", "ru", "it", "vi")
+LANGUAGE_ALIASES = frozenset({"zh-Hans", "zh-CN", "zh-TW", "zh-HK"})
 
 _TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.corpus.ingest import ingest_bytes
-from bot.discord.choices import language_choices, timezone_choices
+from bot.discord.choices import LANGUAGE_CHOICES, timezone_choices
 from bot.llm.ledger import tokens_spent_today
 from bot.retrieval.vectors import embed_pending
 from bot.services.guilds import get_settings, update_settings
@@ -59,6 +59,7 @@ class Admin(commands.Cog):
     @config.command(name="set", description="Change where, when and how the daily roundup is posted")
     @commands.guild_only()
     @commands.has_guild_permissions(manage_guild=True)
+    @app_commands.choices(language=LANGUAGE_CHOICES)
     @app_commands.describe(
         channel="Where the roundup goes",
         time="Local time of day, HH:MM",
@@ -99,9 +100,6 @@ class Admin(commands.Cog):
     async def config_timezone(self, interaction: discord.Interaction, current: str):
         return timezone_choices(current)
 
-    @config_set.autocomplete("language")
-    async def config_language(self, interaction: discord.Interaction, current: str):
-        return language_choices(current)
 
     @commands.hybrid_command(description="Add a digest file to the library")
     @commands.guild_only()

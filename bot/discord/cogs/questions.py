@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.choices import language_choices, paper_choices
+from bot.discord.choices import LANGUAGE_CHOICES, paper_choices
 from bot.llm.client import Caller
 from bot.services import qa
 from bot.services.chunks import CHAT_LIMIT, fit
@@ -51,6 +51,7 @@ class Questions(commands.Cog):
         self.bot = bot
 
     @commands.hybrid_command(description="Ask about the papers in the library; the answer cites them")
+    @app_commands.choices(language=LANGUAGE_CHOICES)
     @app_commands.describe(
         question="Your question, in any language",
         paper="Answer from this paper's full text (id or title)",
@@ -70,9 +71,6 @@ class Questions(commands.Cog):
     async def ask_paper(self, interaction: discord.Interaction, current: str):
         return await paper_choices(self.bot, current)
 
-    @ask.autocomplete("language")
-    async def ask_language(self, interaction: discord.Interaction, current: str):
-        return language_choices(current)
 
 
 async def setup(bot) -> None:

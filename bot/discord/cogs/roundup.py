@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.choices import language_choices
+from bot.discord.choices import LANGUAGE_CHOICES
 from bot.discord.cogs.questions import caller_for
 from bot.discord.posting import DiscordPoster
 from bot.services.roundup import build_roundup
@@ -69,6 +69,7 @@ class Roundup(commands.Cog):
             await asyncio.sleep(self.bot.settings.sources_interval_min * 60)
 
     @commands.hybrid_command(description="The papers of one digest date, each with a short summary")
+    @app_commands.choices(language=LANGUAGE_CHOICES)
     @app_commands.describe(
         date="Digest date YYYY-MM-DD (default: the latest)",
         language="Language of the summaries",
@@ -94,9 +95,6 @@ class Roundup(commands.Cog):
         for block in result.blocks:
             await ctx.send(block)
 
-    @roundup.autocomplete("language")
-    async def roundup_language(self, interaction: discord.Interaction, current: str):
-        return language_choices(current)
 
 
 async def setup(bot) -> None:

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.choices import language_choices, paper_choices
+from bot.discord.choices import LANGUAGE_CHOICES, paper_choices
 from bot.discord.cogs.questions import caller_for
 from bot.services.messages import summary_messages
 from bot.services.summaries import summarize
@@ -19,6 +19,7 @@ class Summaries(commands.Cog):
         self.bot = bot
 
     @commands.hybrid_command(description="A summary of one paper in your language, written once and kept")
+    @app_commands.choices(language=LANGUAGE_CHOICES)
     @app_commands.describe(
         paper="An arXiv id (any form) or a title",
         language="Language tag: en, zh, zh-Hant, ko, ja, de ...",
@@ -46,9 +47,6 @@ class Summaries(commands.Cog):
     async def summarize_paper(self, interaction: discord.Interaction, current: str):
         return await paper_choices(self.bot, current)
 
-    @summarize.autocomplete("language")
-    async def summarize_language(self, interaction: discord.Interaction, current: str):
-        return language_choices(current)
 
 
 async def setup(bot) -> None:
