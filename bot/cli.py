@@ -152,7 +152,7 @@ async def embed_with_progress(lib: Library, *, quiet: bool = False, rebuild: boo
             lib.db, embedder, progress=lambda n, total: progress.update(task, completed=n, total=total)
         )
     if done and not quiet:
-        err.print(f"Embedded {done} papers for search by meaning.")
+        err.print(f"Embedded {done} texts (titles, abstracts, summaries) for search by meaning.")
     return done
 
 

@@ -85,7 +85,8 @@ async def embed_pending(
     batch_size: int = 16,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Embed every new or changed paper, a batch per transaction; returns how many."""
+    """Embed every new or changed facet text of the papers, a batch per transaction; returns
+    how many texts were embedded (a paper has one to a few)."""
     pending = await papers_needing_vectors(db, embedder.name)
     if progress:
         progress(0, len(pending))
