@@ -38,10 +38,8 @@ async def paper_choices(bot, current: str) -> list[app_commands.Choice[str]]:
 
 # Slash commands offer languages as a fixed list (Discord allows 25 choices): one entry per
 # language, aliases such as zh-CN left out. The prefix form of a command takes any BCP-47 tag.
-LANGUAGE_CHOICES = [
-    app_commands.Choice(name=f"{LANGUAGE_NAMES[tag]} ({tag})", value=tag)
-    for tag in (list(COMMON_LANGUAGES) + [t for t in LANGUAGE_NAMES if t not in COMMON_LANGUAGES and t not in LANGUAGE_ALIASES])
-][:MAX_CHOICES]
+_OFFERED = list(COMMON_LANGUAGES) + [t for t in LANGUAGE_NAMES if t not in COMMON_LANGUAGES and t not in LANGUAGE_ALIASES]
+LANGUAGE_CHOICES = [app_commands.Choice(name=f"{LANGUAGE_NAMES[t]} ({t})", value=t) for t in _OFFERED[:MAX_CHOICES]]
 
 
 def timezone_choices(current: str) -> list[app_commands.Choice[str]]:
