@@ -70,6 +70,7 @@ async def main() -> None:
     )
     async with await Library.open(settings) as library:
         await ingest_paths(library.db, [ROOT.parent / "shared" / "corpus"])
+        await library.warm_up()  # as the bot does at start-up: the tokenizer is loaded once
 
         server.latency_s = 1.0
         server.responder = lambda body: "An answer citing [arXiv:2407.12773]."

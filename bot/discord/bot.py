@@ -48,6 +48,7 @@ class PaperBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         self.library = await Library.open(self.settings)
+        await self.library.warm_up()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
 

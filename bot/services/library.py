@@ -6,9 +6,12 @@ the retriever and, created when first needed, the LLM client.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from bot.llm.client import LLMClient
+from bot.llm.errors import LLMNotConfigured
+from bot.llm.tokens import encoding_for
 from bot.retrieval.embedders import make_embedder
 from bot.retrieval.search import Retriever
 from bot.settings import Settings
@@ -32,6 +35,19 @@ class Library:
     async def open(cls, settings: Settings) -> "Library":
         db = await Database.open(settings.db_path)
         return cls(settings=settings, db=db, retriever=Retriever(db, make_embedder(settings)))
+
+    async def warm_up(self) -> None:
+        """Load now what the first question would otherwise wait for: the vector index, the
+        local embedding model and the LLM's tokenizer. The bot does this once at start-up."""
+        await self.retriever.index()
+        load_model = getattr(self.retriever.embedder, "load", None)  # only local models load
+        if load_model is not None:
+            await load_model()
+        try:
+            model = self.llm().model
+        except LLMNotConfigured:
+            return
+        await asyncio.to_thread(encoding_for, model)
 
     async def close(self) -> None:
         if self._llm is not None:
