@@ -209,12 +209,8 @@ class Retriever:
                 for rank, (pid, score) in enumerate(index.similar(paper_id, limit), start=1)
             ]
         title = await self.db.fetchval("SELECT title FROM papers WHERE id = ?", (paper_id,))
-        await self.cache.refresh()
-        hits = await lexical_search(self.db, title or "", limit=limit + 1, cache=self.cache)
-        return [
-            SearchHit(h.paper_id, h.score, {"lexical": rank})
-            for rank, h in enumerate((h for h in hits if h.paper_id != paper_id), start=1)
-        ][:limit]
+        hits = [(pid, score) for pid, score in await self._lexical(title or "", limit + 1) if pid != paper_id]
+        return [SearchHit(pid, score, {"lexical": rank}) for rank, (pid, score) in enumerate(hits[:limit], start=1)]
 
 
 async def search(db: Database, query: str, *, limit: int = 10, mode: str = "lexical") -> list[SearchHit]:

@@ -9,16 +9,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.choices import LANGUAGE_CHOICES, paper_choices
-from bot.llm.client import Caller
+from bot.discord.llm_commands import caller_for, llm_cooldown
 from bot.services import qa
 from bot.services.chunks import CHAT_LIMIT, fit
 from bot.services.messages import answer_messages
 
 EDIT_INTERVAL_S = 1.0  # Discord rate-limits edits; about one a second reads as live
-
-
-def caller_for(ctx: commands.Context, feature: str) -> Caller:
-    return Caller(feature, str(ctx.guild.id) if ctx.guild else None, str(ctx.author.id))
 
 
 class StreamedReply:
@@ -58,7 +54,7 @@ class Questions(commands.Cog):
         language="Answer in this language (default: your question's)",
     )
     @commands.guild_only()
-    @commands.dynamic_cooldown(lambda ctx: commands.Cooldown(1, ctx.bot.settings.llm_cooldown_s), commands.BucketType.user)
+    @llm_cooldown()
     async def ask(self, ctx: commands.Context, question: str, paper: str | None = None, language: str | None = None) -> None:
         await ctx.defer()
         caller = caller_for(ctx, "ask")

@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.choices import LANGUAGE_CHOICES
-from bot.discord.cogs.questions import caller_for
+from bot.discord.llm_commands import caller_for
 from bot.discord.posting import DiscordPoster
 from bot.services.roundup import build_roundup
 from bot.services.scheduler import RoundupScheduler

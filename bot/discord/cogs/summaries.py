@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.choices import LANGUAGE_CHOICES, paper_choices
-from bot.discord.cogs.questions import caller_for
+from bot.discord.llm_commands import caller_for, llm_cooldown
 from bot.services.messages import summary_messages
 from bot.services.summaries import summarize
 
@@ -27,7 +27,7 @@ class Summaries(commands.Cog):
         fresh="Write a new one even if one is stored",
     )
     @commands.guild_only()
-    @commands.dynamic_cooldown(lambda ctx: commands.Cooldown(1, ctx.bot.settings.llm_cooldown_s), commands.BucketType.user)
+    @llm_cooldown()
     async def summarize(
         self,
         ctx: commands.Context,
