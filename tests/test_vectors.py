@@ -62,6 +62,8 @@ async def test_changed_abstract_re_embeds_exactly_that_paper(db, openai_server):
     embedder = openai_embedder(openai_server)
     await embed_pending(db, embedder)
     assert await count_missing(db, embedder.name) == 0
+    retriever = Retriever(db, embedder)  # long-lived, as in the bot
+    stale = await retriever.index()
     sentence = "Counting mitotic figures (MFs) is a time-consuming, laborious task prone to"
     assert sentence in original
     # arXiv version 2 of the paper comes with a revised abstract
@@ -74,6 +76,16 @@ async def test_changed_abstract_re_embeds_exactly_that_paper(db, openai_server):
     assert await embed_pending(db, embedder) == 1  # one facet: the English "main" text
     sent = [text for r in embedding_requests(openai_server)[before:] for text in r.json["input"]]
     assert len(sent) == 1 and sent[0].startswith("OMG-Net") and "is slow and prone to" in sent[0]
+    # same number of vectors, one replaced: the long-lived index reloads and holds the new one
+    paper_id, blob = await db.fetchone(
+        "SELECT p.id, v.vector FROM papers p JOIN paper_vectors v ON v.paper_id = p.id "
+        "WHERE p.arxiv_id = '2407.12773' AND v.facet = 'main'"
+    )
+    fresh = await retriever.index()
+    assert fresh is not stale and len(fresh) == len(stale)
+    assert np.allclose(fresh.vector_of(paper_id), np.frombuffer(blob, dtype="<f4"), atol=1e-6)
+    assert not np.array_equal(stale.vector_of(paper_id), fresh.vector_of(paper_id))
+    assert await retriever.index() is fresh  # nothing changed since: no reload
     await embedder.close()
 
 

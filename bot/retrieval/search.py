@@ -114,8 +114,9 @@ async def _nothing() -> list:
 class Retriever:
     """Search over one library: keywords always, vectors when an embedder is configured.
 
-    The vector index is loaded on first use and reloaded when the number of stored vectors
-    changes, so papers embedded by another process are found without a restart.
+    The vector index is loaded on first use and reloaded when the embedder's vectors change
+    (added, replaced or deleted, by this process or another: a trigger counts each change),
+    so papers embedded by `paperbot embed` are found without a restart.
     """
 
     def __init__(self, db: Database, embedder: Embedder | None = None):
@@ -123,23 +124,23 @@ class Retriever:
         self.embedder = embedder
         self.cache = LibraryCache(db)
         self._index: VectorIndex | None = None
+        self._index_generation: int | None = None
         self._index_lock = asyncio.Lock()
 
     async def index(self) -> VectorIndex | None:
         if self.embedder is None:
             return None
         async with self._index_lock:
-            stored = await self.db.fetchval(
-                "SELECT count(*) FROM paper_vectors WHERE embedder = ?", (self.embedder.name,)
+            generation = await self.db.fetchval(
+                "SELECT generation FROM vector_generations WHERE embedder = ?", (self.embedder.name,)
             )
-            if self._index is None or len(self._index) != stored:
+            if generation != self._index_generation:
                 # an endpoint's dimension is known once it has answered; the store knows it too
                 dim = self.embedder.dim or await self.db.fetchval(
                     "SELECT dim FROM paper_vectors WHERE embedder = ? LIMIT 1", (self.embedder.name,)
                 )
-                if dim is None:
-                    return None
-                self._index = await VectorIndex.load(self.db, self.embedder.name, dim)
+                self._index = None if dim is None else await VectorIndex.load(self.db, self.embedder.name, dim)
+                self._index_generation = generation
             return self._index
 
     async def lexical_weight(self, query: str) -> float:

@@ -139,27 +139,41 @@ class VectorIndex:
     group's mean vector, so centering costs one small product.
     """
 
-    def __init__(self, embedder_name: str, dim: int, ids: np.ndarray, matrix: np.ndarray, groups: np.ndarray):
+    def __init__(self, embedder_name: str, dim: int, ids: np.ndarray, matrix: np.ndarray, facets: list[str]):
+        """Rows are stored group by group, so centering subtracts one number from each
+        contiguous slice instead of gathering an offset for every row."""
+        names = sorted(set(facets))
+        code_of = {name: code for code, name in enumerate(names)}
+        codes = np.fromiter((code_of[f] for f in facets), dtype=np.int32, count=len(facets))
+        order = np.argsort(codes, kind="stable")
         self.embedder_name = embedder_name
         self.dim = dim
-        self.ids = ids
-        self.matrix = matrix
-        self.groups = groups
-        count = int(groups.max()) + 1 if len(groups) else 0
-        membership = np.zeros((count, len(groups)), dtype=np.float32)
-        membership[groups, np.arange(len(groups))] = 1.0
-        self.group_means = (membership @ matrix) / np.maximum(membership.sum(axis=1, keepdims=True), 1.0)
+        self.ids = np.ascontiguousarray(ids[order])
+        self.matrix = np.ascontiguousarray(matrix[order], dtype=np.float32)
+        self.groups = codes[order]
+        self.group_slices = [
+            slice(int(start), int(end))
+            for start, end in zip(
+                np.searchsorted(self.groups, np.arange(len(names)), side="left"),
+                np.searchsorted(self.groups, np.arange(len(names)), side="right"),
+            )
+        ]
+        self.group_means = np.stack([self.matrix[part].mean(axis=0) for part in self.group_slices]) \
+            if names else np.zeros((0, dim), np.float32)
         self.projection: np.ndarray | None = None
         self.projected: np.ndarray | None = None
         self._row_of: dict[int, int] = {}
-        for row, pid in enumerate(ids):
-            self._row_of.setdefault(int(pid), row)
+        main_first = sorted(range(len(names)), key=lambda code: names[code] != MAIN_FACET)
+        for code in main_first:
+            part = self.group_slices[code]
+            for row, pid in enumerate(self.ids[part].tolist(), start=part.start):
+                self._row_of.setdefault(pid, row)
 
     @classmethod
     async def load(cls, db: Database, embedder_name: str, dim: int) -> "VectorIndex":
         rows = await db.fetchall(
             "SELECT paper_id, dim, vector, facet FROM paper_vectors WHERE embedder = ? "
-            "ORDER BY paper_id, facet != 'main', facet",
+            "ORDER BY facet, paper_id",
             (embedder_name,),
         )
         wrong = [r[0] for r in rows if r[1] != dim]
@@ -189,10 +203,7 @@ class VectorIndex:
     ) -> "VectorIndex":
         """`two_stage`: None decides by size (TWO_STAGE_MIN_VECTORS)."""
         matrix = normalize_rows(matrix.reshape(len(ids), dim)) if len(ids) else np.zeros((0, dim), np.float32)
-        facets = facets if facets is not None else [MAIN_FACET] * len(ids)
-        codes = {name: code for code, name in enumerate(sorted(set(facets)))}
-        groups = np.fromiter((codes[f] for f in facets), dtype=np.int32, count=len(facets))
-        index = cls(embedder_name, dim, ids, np.ascontiguousarray(matrix, dtype=np.float32), groups)
+        index = cls(embedder_name, dim, np.asarray(ids), matrix, facets if facets is not None else [MAIN_FACET] * len(ids))
         if two_stage if two_stage is not None else len(ids) >= TWO_STAGE_MIN_VECTORS:
             index.projection = principal_projection(index.matrix, min(PROJECTED_DIM, dim))
             index.projected = np.ascontiguousarray(index.matrix @ index.projection)
@@ -207,12 +218,18 @@ class VectorIndex:
         extra = self.projected.nbytes if self.projected is not None else 0
         return self.matrix.nbytes + self.ids.nbytes + self.groups.nbytes + extra
 
+    def _centered(self, scores: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Scores of all rows, each group shifted by its mean similarity to the query (in place)."""
+        for part, offset in zip(self.group_slices, offsets):
+            scores[part] -= offset
+        return scores
+
     def _scored_rows(self, query: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, centered scores) holding at least the `want` best rows."""
         offsets = self.group_means @ query
         if self.projected is None or len(self.ids) <= RESCORED_ROWS:
-            return np.arange(len(self.ids)), self.matrix @ query - offsets[self.groups]
-        approximate = self.projected @ (query @ self.projection) - offsets[self.groups]
+            return np.arange(len(self.ids)), self._centered(self.matrix @ query, offsets)
+        approximate = self._centered(self.projected @ (query @ self.projection), offsets)
         keep = max(RESCORED_ROWS, want)
         rows = np.argpartition(approximate, len(approximate) - keep)[-keep:]
         return rows, self.matrix[rows] @ query - offsets[self.groups[rows]]
@@ -235,7 +252,7 @@ class VectorIndex:
         return list(hits.items())[:k]
 
     def vector_of(self, paper_id: int) -> np.ndarray | None:
-        """The paper's first facet ("main" sorts before the others)."""
+        """The paper's "main" facet, or its first other one."""
         row = self._row_of.get(paper_id)
         return None if row is None else self.matrix[row]
 
