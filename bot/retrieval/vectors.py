@@ -145,12 +145,13 @@ class VectorIndex:
         names = sorted(set(facets))
         code_of = {name: code for code, name in enumerate(names)}
         codes = np.fromiter((code_of[f] for f in facets), dtype=np.int32, count=len(facets))
-        order = np.argsort(codes, kind="stable")
+        if not np.all(codes[1:] >= codes[:-1]):  # `load` reads them in order: no copy then
+            order = np.argsort(codes, kind="stable")
+            ids, matrix, codes = ids[order], matrix[order], codes[order]
+        self.ids, self.groups = ids, codes
+        self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
         self.embedder_name = embedder_name
         self.dim = dim
-        self.ids = np.ascontiguousarray(ids[order])
-        self.matrix = np.ascontiguousarray(matrix[order], dtype=np.float32)
-        self.groups = codes[order]
         self.group_slices = [
             slice(int(start), int(end))
             for start, end in zip(
