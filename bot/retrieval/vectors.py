@@ -152,15 +152,10 @@ class VectorIndex:
         self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
         self.embedder_name = embedder_name
         self.dim = dim
-        self.group_slices = [
-            slice(int(start), int(end))
-            for start, end in zip(
-                np.searchsorted(self.groups, np.arange(len(names)), side="left"),
-                np.searchsorted(self.groups, np.arange(len(names)), side="right"),
-            )
-        ]
-        self.group_means = np.stack([self.matrix[part].mean(axis=0) for part in self.group_slices]) \
-            if names else np.zeros((0, dim), np.float32)
+        bounds = np.searchsorted(self.groups, np.arange(len(names) + 1)).tolist()
+        self.group_slices = [slice(start, end) for start, end in zip(bounds, bounds[1:])]
+        means = [self.matrix[part].mean(axis=0) for part in self.group_slices]
+        self.group_means = np.array(means, np.float32).reshape(len(names), dim)
         self.projection: np.ndarray | None = None
         self.projected: np.ndarray | None = None
         self._row_of: dict[int, int] = {}
