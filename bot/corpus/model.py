@@ -7,6 +7,7 @@ identity, so a parser only reports what it sees where it sees it.
 
 from __future__ import annotations
 
+from bot.errors import PaperbotError
 from dataclasses import dataclass, field
 
 
@@ -64,5 +65,5 @@ class ParsedDigest:
     problems: list[Problem] = field(default_factory=list)
 
 
-class DigestError(Exception):
+class DigestError(PaperbotError):
     """The whole digest cannot be read (unknown format, not text, empty, truncated)."""

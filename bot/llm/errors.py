@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 
-class LLMError(Exception):
+from bot.errors import PaperbotError
+class LLMError(PaperbotError):
     """An LLM call failed; str() is a one-line message for the user."""
 
 

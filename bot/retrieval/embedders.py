@@ -11,6 +11,7 @@ Two implementations behind one small interface, chosen by `PAPERBOT_EMBEDDINGS`:
 
 from __future__ import annotations
 
+from bot.errors import ConfigurationError
 import asyncio
 import threading
 from typing import Protocol
@@ -101,7 +102,7 @@ class LocalE5Embedder:
         await asyncio.to_thread(load_locked)
 
 
-class EmbeddingsNotConfigured(Exception):
+class EmbeddingsNotConfigured(ConfigurationError):
     """PAPERBOT_EMBEDDINGS=openai without an endpoint or key: says how to configure it."""
 
 

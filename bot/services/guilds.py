@@ -6,6 +6,7 @@ same rules and messages.
 
 from __future__ import annotations
 
+from bot.errors import PaperbotError
 import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
@@ -18,7 +19,7 @@ MAX_ROUNDUP_PAPERS = 25
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
-class SettingError(ValueError):
+class SettingError(PaperbotError, ValueError):
     """A setting value that cannot be used; the message says what would work."""
 
 

@@ -6,6 +6,7 @@ follow reliably. Guessing is by script, which is all a short chat question relia
 
 from __future__ import annotations
 
+from bot.errors import PaperbotError
 import re
 
 from bot.corpus.language import guess_language  # noqa: F401 - part of this module's interface
@@ -49,7 +50,7 @@ LANGUAGE_ALIASES = frozenset({"zh-Hans", "zh-CN", "zh-TW", "zh-HK"})
 _TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
-class UnknownLanguage(ValueError):
+class UnknownLanguage(PaperbotError, ValueError):
     pass
 
 

@@ -5,6 +5,7 @@ No Discord imports here: the chat commands, the console and the CLI all call the
 
 from __future__ import annotations
 
+from bot.errors import PaperbotError
 import json
 from dataclasses import asdict, dataclass, field
 
@@ -17,7 +18,7 @@ from bot.store import Database
 FUZZY_TITLE_CUTOFF = 88
 
 
-class PaperNotFound(LookupError):
+class PaperNotFound(PaperbotError, LookupError):
     """No paper matches the reference; the message says what was looked for."""
 
 

@@ -9,6 +9,7 @@ some, else the opening of the English abstract, flagged as untranslated.
 
 from __future__ import annotations
 
+from bot.errors import PaperbotError
 import json
 import logging
 import re
@@ -39,7 +40,7 @@ CJK_SENTENCE_ENDS = ("。", "！", "？")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
 
 
-class RoundupError(ValueError):
+class RoundupError(PaperbotError, ValueError):
     """A roundup that cannot be made from what the reader asked (a bad date, an empty library)."""
 
 

@@ -9,6 +9,7 @@ file that has not changed costs nothing.
 
 from __future__ import annotations
 
+from bot.errors import PaperbotError
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -29,7 +30,7 @@ DEFAULT_MAX_BYTES = 20_000_000
 MAX_ERROR_CHARS = 300
 
 
-class SourceError(Exception):
+class SourceError(PaperbotError):
     """A source that cannot be added, removed or read; the one-line message says why."""
 
 

@@ -7,6 +7,7 @@ with no API call, and a changed prompt or model writes a new one.
 
 from __future__ import annotations
 
+from bot.errors import PaperbotError
 from dataclasses import dataclass
 
 from bot.corpus.ingest import reindex_papers
@@ -28,7 +29,7 @@ STYLES = {
 }
 
 
-class NothingToSummarize(LookupError):
+class NothingToSummarize(PaperbotError, LookupError):
     """The paper has neither an abstract nor a stored summary."""
 
 

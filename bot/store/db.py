@@ -7,6 +7,7 @@ for queries, which in WAL mode never waits for the writer. Every query is parame
 
 from __future__ import annotations
 
+from bot.errors import PaperbotError
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -20,7 +21,7 @@ import aiosqlite
 BUSY_TIMEOUT_MS = 5000
 
 
-class DatabaseError(Exception):
+class DatabaseError(PaperbotError):
     """The database cannot be used (newer schema, not a database, unwritable); says why in one line."""
 
 
