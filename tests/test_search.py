@@ -4,7 +4,8 @@ import pytest
 
 from bot.corpus.ingest import ingest_bytes, ingest_paths
 from bot.retrieval.cache import LibraryCache
-from bot.retrieval.lexical import build_match_query, index_text
+from bot.retrieval.lexical import build_match_query
+from bot.store.keyword_index import index_text
 from bot.retrieval.search import Retriever, describe_hits, search
 from bot.services.papers import PaperNotFound, paper_detail, resolve_paper
 

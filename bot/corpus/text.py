@@ -12,6 +12,8 @@ import re
 import sys
 import unicodedata
 
+from markdown_it import MarkdownIt
+
 
 def _invisible_ranges() -> str:
     """A regex character class of every Cc, Cf, Co and Cs code point except newline and tab."""
@@ -132,3 +134,43 @@ def paper_key(arxiv_id: str | None, title_hash_value: str) -> str:
 
 def text_sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_MARKDOWN = MarkdownIt("commonmark").enable("table")
+_HTML_TAG = re.compile(r"<[^>]+>")
+# inline tokens whose text is kept: everything else (images, html tags, emphasis markers) goes
+_INLINE_TEXT = {"text", "code_inline"}
+_LINE_ENDS = {"paragraph_close", "heading_close", "tr_close", "html_block", "code_block", "fence"}
+
+
+def markdown_to_text(text: str, *, headings: bool = True) -> str:
+    """Markdown as plain prose: emphasis, links, images, HTML tags and heading marks removed,
+    one line per paragraph, list item or table row (cells joined by " | "). Without
+    `headings`, heading lines are left out: a structured summary's section names
+    ("### 研究方法") are labels, not prose."""
+    lines: list[str] = []
+    line: list[str] = []
+    in_heading = False
+    for token in _MARKDOWN.parse(text):
+        if token.type == "heading_open":
+            in_heading = True
+        elif token.type == "heading_close":
+            in_heading = False
+        elif token.type in ("td_open", "th_open") and line:
+            line.append(" | ")
+        elif token.type == "html_block":
+            line.append(_HTML_TAG.sub("", token.content).strip())
+        elif token.type in ("code_block", "fence"):
+            line.append(token.content.strip())
+        elif token.type == "inline" and (headings or not in_heading):
+            for child in token.children or []:
+                if child.type in _INLINE_TEXT:
+                    line.append(child.content)
+                elif child.type in ("softbreak", "hardbreak"):
+                    line.append(" ")
+        if token.type in _LINE_ENDS:
+            joined = squash_spaces("".join(line))
+            if joined:
+                lines.append(joined)
+            line = []
+    return "\n".join(lines)

@@ -3,9 +3,9 @@
 Why bigrams: FTS5's word tokenizer sees a run of Chinese or Korean as one long "word", and a
 trigram index finds nothing for the one- and two-character queries that are most common in CJK
 (`模型`, `검색`). So CJK runs are written into the index as overlapping bigrams plus the run's
-last character ("模型训练" -> "模型 型训 训练 练"), and a CJK query is searched by its
-bigrams (a quoted one as a phrase). Any CJK query length then works with one index, and Latin text keeps the porter word
-tokenizer. Measured in benchmarks/ingest_search.py.
+last character ("模型训练" -> "模型 型训 训练 练"; bot/store/keyword_index.py writes it), and a
+CJK query is searched by its bigrams (a quoted one as a phrase). Any CJK query length then
+works with one index, and Latin text keeps the porter word tokenizer. Measured in benchmarks/ingest_search.py.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from dataclasses import dataclass
 
 from bot.retrieval.cache import LibraryCache
 from bot.store import Database
+from bot.store.keyword_index import CJK_RUN, bigrams
 
-_CJK_RUN = re.compile(
-    "[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+"
-)
 _WORD = re.compile(r"\w+")
 _QUOTED = re.compile(r'"([^"]+)"')
 
@@ -33,17 +31,6 @@ STOPWORDS = frozenset(
 )
 
 
-def _bigrams(run: str) -> list[str]:
-    return [run[i : i + 2] for i in range(len(run) - 1)] + [run[-1]]
-
-
-def index_text(text: str | None) -> str:
-    """Text as it is written into the index: CJK runs expanded to bigrams."""
-    if not text:
-        return ""
-    return _CJK_RUN.sub(lambda m: " " + " ".join(_bigrams(m.group())) + " ", text)
-
-
 def _fts_string(token_text: str) -> str:
     return '"' + token_text.replace('"', '""') + '"'
 
@@ -53,16 +40,16 @@ def _term_query(chunk: str) -> list[str]:
     terms = []
     for match in _WORD.finditer(chunk):
         word = match.group()
-        for piece in re.split(f"({_CJK_RUN.pattern})", word):
+        for piece in re.split(f"({CJK_RUN.pattern})", word):
             if not piece:
                 continue
-            if _CJK_RUN.fullmatch(piece):
+            if CJK_RUN.fullmatch(piece):
                 if len(piece) == 1:
                     terms.append(_fts_string(piece) + "*")  # starts a bigram, or ends a run
                 else:
                     # Each bigram on its own: a CJK question is a sentence, and Korean words
                     # carry particles ("평가를"), so requiring the whole run would find nothing.
-                    terms.extend(_fts_string(b) for b in _bigrams(piece)[:-1])
+                    terms.extend(_fts_string(b) for b in bigrams(piece)[:-1])
             elif piece.lower() not in STOPWORDS:
                 terms.append(_fts_string(piece))
     return terms
@@ -72,11 +59,11 @@ def _phrase_tokens(chunk: str) -> list[str]:
     """Index tokens of a quoted phrase, in order, stopwords kept: the phrase must match as written."""
     tokens = []
     for word in _WORD.findall(chunk):
-        for piece in re.split(f"({_CJK_RUN.pattern})", word):
+        for piece in re.split(f"({CJK_RUN.pattern})", word):
             if not piece:
                 continue
-            if _CJK_RUN.fullmatch(piece) and len(piece) > 1:
-                tokens.extend(_bigrams(piece)[:-1])
+            if CJK_RUN.fullmatch(piece) and len(piece) > 1:
+                tokens.extend(bigrams(piece)[:-1])
             else:
                 tokens.append(piece)
     return tokens

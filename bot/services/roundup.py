@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date as Date
 
+from bot.corpus.text import markdown_to_text
 from bot.llm.client import Caller, Usage
 from bot.llm.errors import LLMError, LLMNotConfigured
 from bot.llm.prompts import load_prompt
@@ -156,9 +157,10 @@ async def ranked_papers(db: Database, day: str, topic: str | None, limit: int) -
 
 
 def opening(text: str, max_chars: int = FALLBACK_CHARS) -> str:
-    """The first sentences of a text, at most three and about `max_chars` characters."""
+    """The first sentences of a text as prose (a digest's Markdown flattened), at most three and
+    about `max_chars` characters."""
     out = ""
-    for sentence in _SENTENCE_END.split(" ".join(text.split()))[:3]:
+    for sentence in _SENTENCE_END.split(" ".join(markdown_to_text(text, headings=False).split()))[:3]:
         sentence = sentence.strip()
         if not sentence:
             continue

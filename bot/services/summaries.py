@@ -10,7 +10,6 @@ from __future__ import annotations
 from bot.errors import PaperbotError
 from dataclasses import dataclass
 
-from bot.corpus.ingest import reindex_papers
 from bot.corpus.text import text_sha
 from bot.llm.client import Caller, Usage
 from bot.llm.errors import LLMError
@@ -21,6 +20,7 @@ from bot.services.language import language_name, normalize_tag
 from bot.services.library import Library
 from bot.services.papers import PaperDetail, paper_detail, resolve_paper
 from bot.store import Database
+from bot.store.keyword_index import reindex_papers
 
 # style -> (prompt task, summary kind stored, output tokens it needs)
 STYLES = {

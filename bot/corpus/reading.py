@@ -1,0 +1,90 @@
+"""Reading a digest: bytes to text, the parser picked by content, entries merged per paper.
+
+Pure CPU and no database, so ingestion runs it in a worker thread while it writes the
+previous digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from bot.corpus.merge import merge_entries
+from bot.corpus.model import DigestError, ParsedDigest, ParsedPaper, Problem
+from bot.corpus.parsers import detect_parser
+from bot.corpus.text import clean_text
+
+# Larger files are refused before reading: no real digest comes near it.
+MAX_DIGEST_BYTES = 20_000_000
+
+
+@dataclass
+class FileReport:
+    """What ingesting one digest did, for the CLI's per-file report and for /ingest."""
+
+    name: str
+    format: str | None = None
+    digest_date: str | None = None
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    summaries_added: int = 0
+    already_ingested: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    error: str | None = None  # the whole file could not be read: one line, naming the reason
+
+    @property
+    def papers(self) -> int:
+        return self.new + self.updated + self.unchanged
+
+
+def decode_digest(data: bytes) -> str:
+    """Digest bytes as clean text, or DigestError saying why they are not a digest."""
+    if not data.strip():
+        raise DigestError("empty file")
+    if len(data) > MAX_DIGEST_BYTES:
+        raise DigestError(f"too large ({len(data):,} bytes; the limit is {MAX_DIGEST_BYTES:,})")
+    if b"\x00" in data[:65536]:
+        raise DigestError("not text (binary data)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DigestError(f"not UTF-8 text (invalid byte at offset {exc.start})") from None
+    return clean_text(text)
+
+
+def parse_digest(text: str) -> ParsedDigest:
+    parser = detect_parser(text)
+    if parser is None:
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        raise DigestError(f"unknown digest format (starts with {first[:60]!r})")
+    digest = parser.parse(text)
+    if not digest.papers:
+        reasons = "; ".join(f"line {p.line}: {p.message}" for p in digest.problems[:3])
+        raise DigestError("no paper could be read" + (f" ({reasons})" if reasons else ""))
+    return digest
+
+
+@dataclass
+class PreparedDigest:
+    """A digest read and parsed, not yet written: the CPU half of ingesting it."""
+
+    report: FileReport
+    sha: str
+    path: str | None
+    digest: ParsedDigest | None = None
+    papers: list[ParsedPaper] = field(default_factory=list)
+
+
+def prepare_digest(data: bytes, name: str, path: str | None = None) -> PreparedDigest:
+    """Decode, parse and merge a digest; a digest that cannot be read gets `report.error`."""
+    prepared = PreparedDigest(FileReport(name=name), hashlib.sha256(data).hexdigest(), path)
+    try:
+        prepared.digest = parse_digest(decode_digest(data))
+    except DigestError as exc:
+        prepared.report.error = str(exc)
+        return prepared
+    prepared.report.format, prepared.report.digest_date = prepared.digest.format, prepared.digest.digest_date
+    prepared.report.problems = list(prepared.digest.problems)
+    prepared.papers = merge_entries(prepared.digest.papers)
+    return prepared
