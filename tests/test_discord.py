@@ -7,8 +7,11 @@ import asyncio
 import os
 import signal
 import threading
+import time
 from datetime import datetime, timezone
 
+import aiohttp
+import discord
 import pytest
 
 from bot.corpus.ingest import ingest_bytes
@@ -18,7 +21,7 @@ from bot.services.scheduler import last_run
 from bot.settings import Settings
 from bot.store import Database
 from tests.conftest import corpus_file
-from tests.support.fake_discord import FakeDiscord, fake_discord  # noqa: F401 - fixture
+from tests.support.fake_discord import CommandUnavailable, FakeDiscord, Interaction, fake_discord  # noqa: F401 - fixture
 from tests.support.openai_server import Reply, server_error
 
 NO_PINGS = {"parse": []}
@@ -67,6 +70,7 @@ async def paperbot(fake_discord, corpus_db, openai_server):
     clock = Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc))
     bot = PaperBot(settings, clock=clock)
     await bot.login("fake-token")
+    fake_discord.install_commands([command.to_dict(bot.tree) for command in bot.tree.get_commands()])
     runner = asyncio.create_task(bot.connect(reconnect=False))
     await asyncio.wait_for(bot.wait_until_ready(), 10)
     try:
@@ -84,7 +88,7 @@ async def test_connects_with_heartbeats_and_syncs_commands_only_when_the_owner_a
     bot, guild, _ = paperbot
     assert bot.user.name == "paperbot" and bot.get_guild(int(guild["id"])) is not None
     await fake_discord.wait_for(lambda: fake_discord.heartbeats >= 1, timeout=5)
-    assert fake_discord.commands == {}, "no blind sync at start-up"
+    assert not any(r.method == "PUT" for r in fake_discord.requests), "no blind sync at start-up"
     general = channel_id(guild, "general")
     await fake_discord.send_message(guild, general, f"<@{fake_discord.bot_user['id']}> sync", user=fake_discord.user("stranger"))
     refusal = await fake_discord.wait_for(lambda: fake_discord.messages.get(general))
@@ -170,25 +174,23 @@ async def test_paper_embed_stays_within_discord_limits(paperbot, fake_discord):
     assert any(f["name"] == "Related papers" for f in embed["fields"])
 
 
-async def test_config_is_refused_politely_to_members_without_manage_server(paperbot, fake_discord):
+async def test_config_is_hidden_from_members_and_refused_politely_in_text(paperbot, fake_discord):
     bot, guild, _ = paperbot
     general = channel_id(guild, "general")
-    token = await fake_discord.send_slash_command(guild, general, "config", [{"name": "show", "type": 1, "options": []}])
-    await fake_discord.wait_for(lambda: token in fake_discord.callbacks)
-    refusal = fake_discord.callbacks[token]
-    assert refusal["type"] == 4 and refusal["data"]["flags"] & EPHEMERAL
-    assert "Manage Server" in refusal["data"]["content"]
+    show = [{"name": "show", "type": 1, "options": []}]
+    with pytest.raises(CommandUnavailable, match="hidden from members"):  # default_member_permissions
+        await fake_discord.send_slash_command(guild, general, "config", show)
+    await fake_discord.send_message(guild, general, f"<@{fake_discord.bot_user['id']}> config")
+    [refusal] = await fake_discord.wait_for(lambda: fake_discord.messages.get(general))
+    assert "Manage Server" in refusal["content"]
     set_options = [{"name": "set", "type": 1, "options": [
         string_option("time", "07:30"), string_option("timezone", "Asia/Seoul"), string_option("language", "ko"),
         {"name": "enabled", "type": 5, "value": True},
     ]}]
     admin_token = await fake_discord.send_slash_command(guild, general, "config", set_options, admin=True)
     await fake_discord.wait_for(lambda: admin_token in fake_discord.callbacks)
-    shown = fake_discord.callbacks[admin_token]["data"]["content"]
-    assert "07:30 (Asia/Seoul)" in shown and "Korean" in shown
-    member_token = await fake_discord.send_slash_command(guild, general, "config", set_options)
-    await fake_discord.wait_for(lambda: member_token in fake_discord.callbacks)
-    assert "Manage Server" in fake_discord.callbacks[member_token]["data"]["content"]
+    shown = fake_discord.callbacks[admin_token]["data"]
+    assert "07:30 (Asia/Seoul)" in shown["content"] and "Korean" in shown["content"] and shown["flags"] & EPHEMERAL
 
 
 async def test_scheduled_roundup_is_posted_once_and_a_deleted_channel_is_reported(paperbot, fake_discord):
@@ -308,3 +310,61 @@ def test_rejected_token_is_one_line_and_exit_code_2(corpus_db, capsys):
     assert printed.out.strip().startswith("paperbot: Discord rejected the token") and "\n" not in printed.out.strip()
     assert "Traceback" not in printed.err
     assert any(r.path == "/users/@me" for r in fake.requests)
+
+
+async def test_the_fake_refuses_what_discord_refuses(paperbot, fake_discord):
+    """The limits the other tests rely on: each check in the fake can fail a test."""
+    bot, guild, _ = paperbot
+    channel = bot.get_channel(int(channel_id(guild, "general")))
+    await channel.send("x" * 2000)
+    with pytest.raises(discord.HTTPException) as refused:
+        await channel.send("x" * 2001)
+    assert refused.value.code == 50035
+    too_big = [
+        discord.Embed(title="t" * 257),
+        discord.Embed(description="d" * 4097),
+        discord.Embed(title="fields").add_field(name="n", value="v" * 1025),
+        discord.Embed(title="fields").add_field(name="n" * 257, value="v"),
+        discord.Embed(title="footer").set_footer(text="f" * 2049),
+        discord.Embed(title="author").set_author(name="a" * 257),
+    ]
+    many_fields = discord.Embed(title="many")
+    for n in range(26):
+        many_fields.add_field(name=str(n), value="v")
+    for embed in too_big + [many_fields]:
+        with pytest.raises(discord.HTTPException):
+            await channel.send(embed=embed)
+    with pytest.raises(discord.HTTPException):  # 2 x 4,000: each embed fits, the message does not
+        await channel.send(embeds=[discord.Embed(description="d" * 4000), discord.Embed(description="d" * 2001)])
+    async with aiohttp.ClientSession(headers={"Authorization": "Bot fake-token"}) as http:  # discord.py checks this one itself
+        url = f"{fake_discord.base_url}/api/v10/channels/{channel.id}/messages"
+        async with http.post(url, json={"embeds": [{"title": str(n)} for n in range(11)]}) as response:
+            assert response.status == 400
+    await channel.send(embeds=[discord.Embed(description="d" * 4000), discord.Embed(description="d" * 2000)])
+    assert [r.code for r in fake_discord.rejections] == [50035] * 10
+
+
+async def test_the_fake_holds_interactions_to_discords_rules(paperbot, fake_discord):
+    bot, guild, _ = paperbot
+    general = channel_id(guild, "general")
+    token = await fake_discord.send_slash_command(guild, general, "usage", admin=True)
+    await fake_discord.wait_for(lambda: token in fake_discord.callbacks)
+    interaction = fake_discord.interactions[token]
+    url = f"{fake_discord.base_url}/api/v10/interactions/1/{token}/callback"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json={"type": 4, "data": {"content": "again"}}) as second:
+            assert second.status == 400 and (await second.json())["code"] == 40060
+        now_ms = int(time.time() * 1000)
+        fake_discord.interactions["late"] = Interaction("late", 2, now_ms, time.monotonic() - 3.5)
+        async with http.post(url.replace(token, "late"), json={"type": 5}) as response:
+            assert response.status == 404 and (await response.json())["code"] == 10062
+        stale = await fake_discord.send_slash_command(guild, general, "roundup", age_s=16 * 60)
+        async with http.post(f"{fake_discord.base_url}/api/v10/webhooks/1/{stale}", json={"content": "x"}) as expired:
+            assert expired.status == 401
+    assert interaction.response_type == 4
+    with pytest.raises(CommandUnavailable):
+        await fake_discord.send_slash_command(guild, general, "roundup", [string_option("no_such_option", "x")])
+    with pytest.raises(CommandUnavailable, match="direct messages"):
+        member = fake_discord.user("dm")
+        await fake_discord.send_slash_command(None, fake_discord.dm_channel(member), "ask",
+                                              [string_option("question", "q")], user=member)

@@ -49,12 +49,28 @@ def reply_for(error: BaseException) -> str:
     return "Something went wrong on paperbot's side; the error was logged."
 
 
+async def retract_placeholder(interaction: discord.Interaction) -> None:
+    """Delete a public "paperbot is thinking..." placeholder that nothing has filled yet.
+
+    On Discord the first follow-up after a deferred response becomes that response, with its
+    visibility: an ephemeral flag is ignored, so an error would be shown to everyone. Once the
+    placeholder is gone, a follow-up is a new message and keeps its own flag."""
+    original = await interaction.original_response()
+    if original.flags.loading and not original.flags.ephemeral:
+        await interaction.delete_original_response()
+
+
 async def send_error(ctx: commands.Context, error: BaseException) -> None:
+    """The error line, privately where Discord allows (interactions; a text command's reply is public)."""
     text = reply_for(error)
+    interaction = ctx.interaction
     try:
-        if ctx.interaction is not None and not ctx.interaction.response.is_done():
-            await ctx.interaction.response.send_message(text, ephemeral=True)
+        if interaction is None:
+            await ctx.send(text)
+        elif not interaction.response.is_done():
+            await interaction.response.send_message(text, ephemeral=True)
         else:
-            await ctx.send(text, ephemeral=True)
+            await retract_placeholder(interaction)
+            await interaction.followup.send(text, ephemeral=True)
     except discord.HTTPException:
         log.warning("could not deliver an error reply: %s", text)
