@@ -15,7 +15,6 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
@@ -27,41 +26,23 @@ from rich.text import Text
 from bot.console import PaperConsole
 from bot.corpus.ingest import FileReport, digest_files, ingest_paths
 from bot.discord.bot import run_bot
+from bot.errors import PaperbotError
 from bot.llm.errors import LLMError
 from bot.llm.ledger import usage_report
-from bot.retrieval.embedders import EmbeddingsNotConfigured
-from bot.retrieval.search import MODES, describe_hits
+from bot.retrieval.search import MODES
 from bot.retrieval.vectors import count_missing, embed_pending
 from bot.services import qa
-from bot.services.language import UnknownLanguage
 from bot.services.library import Library
-from bot.services.papers import PaperNotFound, library_stats, paper_detail, resolve_paper
-from bot.services.roundup import RoundupError, build_roundup
-from bot.services.sources import SourceError, add_source, fetch_all, list_sources, remove_source
-from bot.services.summaries import STYLES, NothingToSummarize, summarize
+from bot.services.papers import library_stats, paper_detail, resolve_paper
+from bot.services.roundup import ROUNDUP_LIMIT, build_roundup
+from bot.services.search import RELATED_LIMIT, SEARCH_LIMIT, search_papers, similar_papers
+from bot.services.sources import add_source, fetch_all, list_sources, remove_source
+from bot.services.summaries import STYLES, summarize
 from bot.settings import Settings, load_settings
-from bot.store import Database, DatabaseError
+from bot.store import Database
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-
-
-class UserError(Exception):
-    """Something the user can fix: printed as one line, exit code 1."""
-
-
-# What a user can cause or fix: one line on stderr and exit code 1, never a traceback.
-USER_ERRORS = (
-    UserError,
-    DatabaseError,
-    PaperNotFound,
-    UnknownLanguage,
-    RoundupError,
-    NothingToSummarize,
-    LLMError,
-    EmbeddingsNotConfigured,
-    SourceError,
-)
 
 
 def print_json(data) -> None:
@@ -132,7 +113,7 @@ async def cmd_ingest(args, lib: Library) -> int:
     if args.json:
         print_json([_report_json(r) for r in reports])
     if not reports:
-        raise UserError("no digest files found in " + ", ".join(map(str, args.paths)))
+        raise PaperbotError("no digest files found in " + ", ".join(map(str, args.paths)))
     readable = [r for r in reports if not r.error]
     if readable and not args.no_embed:
         await embed_with_progress(lib, quiet=args.json)
@@ -158,7 +139,7 @@ async def embed_with_progress(lib: Library, *, quiet: bool = False, rebuild: boo
 
 async def cmd_embed(args, lib: Library) -> int:
     if lib.retriever.embedder is None:
-        raise UserError("search by meaning is off (PAPERBOT_EMBEDDINGS=off); set it to local or openai")
+        raise PaperbotError("search by meaning is off (PAPERBOT_EMBEDDINGS=off); set it to local or openai")
     await embed_with_progress(lib, rebuild=args.rebuild)
     missing = await count_missing(lib.db, lib.retriever.embedder.name)
     out.print(f"{missing} papers without a vector." if missing else "Every paper has its vector.")
@@ -169,8 +150,7 @@ async def cmd_embed(args, lib: Library) -> int:
 
 
 async def cmd_search(args, lib: Library) -> int:
-    hits = await lib.retriever.search(args.query, limit=args.limit, mode=args.mode)
-    results = await describe_hits(lib.db, hits)
+    results = await search_papers(lib, args.query, limit=args.limit, mode=args.mode)
     if args.json:
         print_json([r.to_json() for r in results])
     else:
@@ -261,8 +241,7 @@ def _print_usage(report: dict) -> None:
 
 
 async def cmd_similar(args, lib: Library) -> int:
-    paper_id = await resolve_paper(lib.db, args.ref)
-    results = await describe_hits(lib.db, await lib.retriever.similar(paper_id, args.limit))
+    results = await similar_papers(lib, args.ref, limit=args.limit)
     if args.json:
         print_json([r.to_json() for r in results])
     else:
@@ -323,8 +302,7 @@ async def cmd_roundup(args, lib: Library) -> int:
         print_json(roundup.to_json())
         return 0
     if not roundup.entries:
-        about = f" under topic {args.topic!r}" if args.topic else ""
-        out.print(f"No papers in the digests dated {roundup.date}{about}.", highlight=False)
+        out.print(roundup.empty_message, highlight=False)
         return 0
     for number, block in enumerate(roundup.blocks):
         if number:
@@ -366,10 +344,7 @@ async def cmd_sources(args, lib: Library) -> int:
 
 
 async def cmd_backup(args, lib: Library) -> int:
-    try:
-        await lib.db.backup(args.file)
-    except DatabaseError as exc:
-        raise UserError(str(exc)) from None
+    await lib.db.backup(args.file)
     out.print(f"Backed up {lib.settings.db_path} to {args.file}.")
     return 0
 
@@ -433,14 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="search papers by meaning and keywords, in any language")
     p.add_argument("query")
-    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--limit", type=int, default=SEARCH_LIMIT)
     p.add_argument("--mode", choices=MODES, default="hybrid")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_search)
 
     p = sub.add_parser("similar", help="papers nearest to one paper")
     p.add_argument("ref", metavar="ID_OR_TITLE")
-    p.add_argument("--limit", type=int, default=5)
+    p.add_argument("--limit", type=int, default=RELATED_LIMIT)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_similar)
 
@@ -471,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("roundup", help="the papers of one digest date, with short summaries")
     p.add_argument("--date", help="digest date YYYY-MM-DD (default: the latest)")
     p.add_argument("--lang", default="en")
-    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--limit", type=int, default=ROUNDUP_LIMIT)
     p.add_argument("--topic", help="only papers under a topic containing this text")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_roundup)
@@ -511,26 +486,17 @@ def configure_logging(command: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.command)
-    if getattr(args, "limit", 1) is not None and getattr(args, "limit", 1) < 1:
-        err.print("paperbot: --limit must be at least 1")
-        return 2
     try:
         settings = load_settings(PAPERBOT_DB=args.db)
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        name = problem["loc"][0] if problem["loc"] else "a setting"
-        err.print(f"paperbot: setting {name} is invalid: {problem['msg']}", highlight=False, markup=False)
-        return 2
-    if args.command == "run":
-        return run_bot(settings)
-    try:
+        if args.command == "run":
+            return run_bot(settings)
         code = asyncio.run(run(args, settings))
         if args.command is None and code == 0 and settings.discord_token is not None:
             return run_bot(settings)
         return code
-    except USER_ERRORS as exc:
+    except PaperbotError as exc:
         err.print(f"paperbot: {exc}", highlight=False, markup=False)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         err.print("paperbot: interrupted")
         return 130

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import shlex
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,18 +22,16 @@ from prompt_toolkit.history import FileHistory
 from rich.console import Console
 from rich.rule import Rule
 
-from bot.llm.errors import LLMError
-from bot.retrieval.search import describe_hits
+from bot.errors import PaperbotError
+from bot.retrieval.search import MODES
 from bot.services import qa
-from bot.services.guilds import SettingError
-from bot.services.language import UnknownLanguage
 from bot.services.library import Library
 from bot.services.messages import answer_messages, paper_messages, search_messages, summary_messages
-from bot.services.papers import PaperNotFound, paper_detail, resolve_paper
-from bot.services.roundup import RoundupError, build_roundup
-from bot.services.summaries import NothingToSummarize, summarize
+from bot.services.roundup import ROUNDUP_LIMIT, build_roundup
+from bot.services.search import SEARCH_LIMIT, paper_with_related, search_papers
+from bot.services.summaries import summarize
 
-USER_ERRORS = (PaperNotFound, UnknownLanguage, LLMError, SettingError, RoundupError, NothingToSummarize)
+log = logging.getLogger(__name__)
 HELP = """Commands (as in Discord):
   /search QUERY [--limit N] [--mode hybrid|lexical|semantic]
   /paper ID_OR_TITLE
@@ -61,11 +60,11 @@ def _parser(name: str, text_name: str | None, options: dict[str, dict]) -> _Pars
 
 
 PARSERS = {
-    "search": _parser("search", "query", {"--limit": {"type": int, "default": 8}, "--mode": {"default": "hybrid", "choices": ("hybrid", "lexical", "semantic")}}),
+    "search": _parser("search", "query", {"--limit": {"type": int, "default": SEARCH_LIMIT}, "--mode": {"default": "hybrid", "choices": MODES}}),
     "paper": _parser("paper", "ref", {}),
     "ask": _parser("ask", "question", {"--paper": {}, "--lang": {}}),
     "summarize": _parser("summarize", "ref", {"--lang": {"default": "en"}, "--style": {"default": "brief", "choices": ("brief", "structured")}, "--fresh": {"action": "store_true"}}),
-    "roundup": _parser("roundup", None, {"--date": {}, "--lang": {"default": "en"}, "--limit": {"type": int, "default": 8}, "--topic": {}}),
+    "roundup": _parser("roundup", None, {"--date": {}, "--lang": {"default": "en"}, "--limit": {"type": int, "default": ROUNDUP_LIMIT}, "--topic": {}}),
 }
 
 
@@ -83,13 +82,10 @@ class PaperConsole:
 
     async def search(self, args) -> list[str]:
         query = " ".join(args.query)
-        hits = await self.library.retriever.search(query, limit=args.limit, mode=args.mode)
-        return search_messages(query, await describe_hits(self.library.db, hits))
+        return search_messages(query, await search_papers(self.library, query, limit=args.limit, mode=args.mode))
 
     async def paper(self, args) -> list[str]:
-        paper_id = await resolve_paper(self.library.db, " ".join(args.ref))
-        related = await describe_hits(self.library.db, await self.library.retriever.similar(paper_id, 5))
-        return paper_messages(await paper_detail(self.library.db, paper_id), related)
+        return paper_messages(*await paper_with_related(self.library, " ".join(args.ref)))
 
     async def ask(self, args) -> list[str]:
         answer = await qa.ask(self.library, " ".join(args.question), paper_ref=args.paper, lang=args.lang)
@@ -101,7 +97,7 @@ class PaperConsole:
 
     async def roundup(self, args) -> list[str]:
         result = await build_roundup(self.library, day=args.date, lang=args.lang, limit=args.limit, topic=args.topic)
-        return result.blocks or [f"No papers in the digests dated {result.date}."]
+        return result.blocks or [result.empty_message]
 
     async def execute(self, line: str) -> list[str]:
         """The messages the bot would post for one typed command line."""
@@ -122,8 +118,11 @@ class PaperConsole:
             return await self.handlers[name](args)
         except ConsoleUsageError as exc:
             return [f"{exc}\n{PARSERS[name].format_usage().strip()}"]
-        except USER_ERRORS as exc:
+        except PaperbotError as exc:
             return [str(exc)]
+        except Exception:  # a bug: logged in full, and the session goes on
+            log.exception("console command failed: %s", line)
+            return ["Something went wrong on paperbot's side; the error was logged."]
 
     def show(self, messages: list[str]) -> None:
         for number, message in enumerate(messages):

@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigurationError
 
 
 class Settings(BaseSettings):
@@ -61,5 +63,12 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides) -> Settings:
-    """Settings from the environment and `.env`, with explicit overrides (CLI flags) on top."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment and `.env`, with explicit overrides (CLI flags) on top.
+
+    An invalid value is a ConfigurationError naming the setting, in one line."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        name = problem["loc"][0] if problem["loc"] else "a setting"
+        raise ConfigurationError(f"setting {name} is invalid: {problem['msg']}") from None

@@ -53,7 +53,7 @@ async def test_unreadable_input_is_one_line_and_a_non_zero_exit(tmp_path):
 
 async def test_ask_without_an_llm_explains_and_lists_the_papers(ingested):
     code, _, err = await run(ingested, "ask", "segment anything for mitotic figures")
-    assert code == 1 and "2407.12773" in err
+    assert code == 2 and "2407.12773" in err
     assert err.strip().splitlines()[-1].startswith("paperbot: no LLM is configured: set OPENAI_API_KEY")
     assert "Traceback" not in err
 

@@ -8,17 +8,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.llm.errors import LLMError
-from bot.services.guilds import SettingError
-from bot.services.language import UnknownLanguage
-from bot.services.papers import PaperNotFound
-from bot.services.roundup import RoundupError
-from bot.services.summaries import NothingToSummarize
+from bot.errors import PaperbotError
 
 log = logging.getLogger(__name__)
 
-# Exceptions whose message is written for the user (see each one's docstring).
-USER_ERRORS = (PaperNotFound, UnknownLanguage, LLMError, SettingError, RoundupError, NothingToSummarize)
 REFUSAL = "Sorry, only members with the **Manage Server** permission can do that."
 
 
@@ -43,7 +36,7 @@ def reply_for(error: BaseException) -> str:
         return "This command works in a server, not in direct messages."
     if isinstance(error, commands.UserInputError):
         return str(error)
-    if isinstance(error, USER_ERRORS):
+    if isinstance(error, PaperbotError):
         return str(error)
     log.error("command failed", exc_info=error)
     return "Something went wrong on paperbot's side; the error was logged."

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from bot.errors import ConfigurationError, PaperbotError
 
-from bot.errors import PaperbotError
+
 class LLMError(PaperbotError):
     """An LLM call failed; str() is a one-line message for the user."""
 
 
-class LLMNotConfigured(LLMError):
+class LLMNotConfigured(LLMError, ConfigurationError):
+    """No endpoint or key: a setting to change before any LLM feature works (exit code 2)."""
+
     def __init__(self) -> None:
         super().__init__(
             "no LLM is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for Ollama, vLLM or "

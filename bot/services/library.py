@@ -33,8 +33,9 @@ class Library:
 
     @classmethod
     async def open(cls, settings: Settings) -> "Library":
+        embedder = make_embedder(settings)  # first: a configuration error leaves nothing open
         db = await Database.open(settings.db_path)
-        return cls(settings=settings, db=db, retriever=Retriever(db, make_embedder(settings)))
+        return cls(settings=settings, db=db, retriever=Retriever(db, embedder))
 
     async def warm_up(self) -> None:
         """Load now what the first question would otherwise wait for: the vector index, the

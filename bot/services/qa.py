@@ -14,6 +14,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from bot.errors import PaperbotError
 from bot.llm.client import Caller, TextCallback, Usage
 from bot.llm.errors import LLMError
 from bot.llm.prompts import load_prompt
@@ -32,6 +33,10 @@ CANDIDATES = 8  # papers offered to the model, best first, as many as fit the bu
 MIN_KEYWORD_SUPPORT = 2
 REWRITE_MAX_TOKENS = 60
 RRF_K = 60  # reciprocal rank fusion constant for merging the original and rewritten searches
+
+
+class EmptyQuestion(PaperbotError, ValueError):
+    """A question of only spaces: says how to ask one."""
 
 
 @dataclass
@@ -116,7 +121,7 @@ async def gather(
     then goes on without the rewrite when no LLM is available."""
     question = question.strip()
     if not question:
-        raise ValueError("ask a question, e.g. paperbot ask \"what is new in retrieval-augmented generation?\"")
+        raise EmptyQuestion("ask a question, e.g. paperbot ask \"what is new in retrieval-augmented generation?\"")
     lang = normalize_tag(lang) if lang else guess_language(question)
     caller = caller or Caller("ask")
     if paper_ref:

@@ -31,6 +31,7 @@ from bot.store import Database
 
 log = logging.getLogger(__name__)
 
+ROUNDUP_LIMIT = 8  # papers in a roundup asked for without a limit, on every front end
 BLURB_KIND = "roundup_blurb"
 BLURBS_PER_REQUEST = 5
 BLURB_OUTPUT_TOKENS = 180  # per paper: three sentences of Korean or Chinese fit
@@ -112,6 +113,12 @@ class Roundup:
                 f"{language_name(self.lang)}{': ' + self.note if self.note else ''}.*"
             )
         return pack_entries(entries)
+
+    @property
+    def empty_message(self) -> str:
+        """What a reader sees when the date has no papers (under the topic, if one was given)."""
+        about = f" under topic “{self.topic}”" if self.topic else ""
+        return f"No papers in the digests dated {self.date}{about}."
 
     def to_json(self) -> dict:
         return {
@@ -248,7 +255,7 @@ async def build_roundup(
     *,
     day: str | None = None,
     lang: str = "en",
-    limit: int = 10,
+    limit: int = ROUNDUP_LIMIT,
     topic: str | None = None,
     caller: Caller | None = None,
 ) -> Roundup:

@@ -95,8 +95,8 @@ def _classify(location: str) -> tuple[str, str]:
     return "folder", str(folder)
 
 
-async def add_source(db: Database, location: str) -> Source:
-    kind, location = _classify(location.strip())
+async def add_source(db: Database, location: str | None) -> Source:
+    kind, location = _classify((location or "").strip())
     # checked inside the write transaction so two concurrent adds cannot both pass the check
     async with db.transaction() as conn:
         async with conn.execute("SELECT 1 FROM sources WHERE location = ?", (location,)) as cursor:

@@ -7,9 +7,9 @@ with no API call, and a changed prompt or model writes a new one.
 
 from __future__ import annotations
 
-from bot.errors import PaperbotError
 from dataclasses import dataclass
 
+from bot.errors import PaperbotError
 from bot.corpus.text import text_sha
 from bot.llm.client import Caller, Usage
 from bot.llm.errors import LLMError
@@ -107,7 +107,7 @@ async def summarize(
     Raises PaperNotFound, NothingToSummarize, UnknownLanguage, or an LLMError (one line each).
     """
     if style not in STYLES:
-        raise ValueError(f"unknown style {style!r}; choose brief or structured")
+        raise PaperbotError(f"unknown style {style!r}; choose brief or structured")
     lang = normalize_tag(lang)
     task, kind, output_tokens = STYLES[style]
     paper = await paper_detail(library.db, await resolve_paper(library.db, ref))

@@ -7,22 +7,47 @@ for queries, which in WAL mode never waits for the writer. Every query is parame
 
 from __future__ import annotations
 
-from bot.errors import PaperbotError
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from bot.errors import PaperbotError
+
 BUSY_TIMEOUT_MS = 5000
+
+# SQLite's primary result codes for a file the user can fix (permissions, a full disk, another
+# program holding the lock); any other error (a malformed query, a constraint) is a bug.
+USER_FIXABLE_CODES = {
+    sqlite3.SQLITE_READONLY: "the database is read-only",
+    sqlite3.SQLITE_PERM: "no permission to write the database",
+    sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_IOERR: "a disk I/O error",
+    sqlite3.SQLITE_BUSY: "the database is locked by another program",
+    sqlite3.SQLITE_LOCKED: "the database is locked",
+    sqlite3.SQLITE_CANTOPEN: "the file cannot be opened",
+}
 
 
 class DatabaseError(PaperbotError):
     """The database cannot be used (newer schema, not a database, unwritable); says why in one line."""
+
+
+@contextmanager
+def user_fixable(path: Path) -> Iterator[None]:
+    """SQLite errors the user can fix become one-line DatabaseErrors naming the file."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        problem = USER_FIXABLE_CODES.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF)
+        if problem is None:
+            raise
+        raise DatabaseError(f"{path}: {problem} ({exc})") from exc
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -123,24 +148,27 @@ class Database:
         """The writer connection inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error)."""
         assert self._writer is not None, "database is closed"
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._writer
-            except BaseException:
-                await self._writer.rollback()
-                raise
-            else:
-                await self._writer.commit()
+            with user_fixable(self.path):
+                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._writer
+                except BaseException:
+                    await self._writer.rollback()
+                    raise
+                else:
+                    await self._writer.commit()
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[aiosqlite.Row]:
         assert self._reader is not None, "database is closed"
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        with user_fixable(self.path):
+            async with self._reader.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> aiosqlite.Row | None:
         assert self._reader is not None, "database is closed"
-        async with self._reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        with user_fixable(self.path):
+            async with self._reader.execute(sql, params) as cursor:
+                return await cursor.fetchone()
 
     async def fetchval(self, sql: str, params: Sequence[Any] | dict = (), default: Any = None) -> Any:
         row = await self.fetchone(sql, params)
@@ -161,6 +189,9 @@ class Database:
         target = Path(target)
         if target.exists():
             raise DatabaseError(f"{target} already exists; choose a new file for the backup")
+        if not target.parent.is_dir():
+            raise DatabaseError(f"{target.parent} is not a folder; create it first or choose another place")
         async with self._write_lock:
-            async with aiosqlite.connect(target) as dest:
-                await self._writer.backup(dest)
+            with user_fixable(target):
+                async with aiosqlite.connect(target) as dest:
+                    await self._writer.backup(dest)

@@ -10,8 +10,7 @@ from discord.ext import commands
 
 from bot.discord.choices import paper_choices
 from bot.discord.render import paper_embed, results_embed
-from bot.retrieval.search import describe_hits
-from bot.services.papers import paper_detail, resolve_paper
+from bot.services.search import SEARCH_LIMIT, paper_with_related, search_papers
 
 class Papers(commands.Cog):
     def __init__(self, bot):
@@ -25,22 +24,17 @@ class Papers(commands.Cog):
         *,
         query: str,
         mode: Literal["hybrid", "lexical", "semantic"] = "hybrid",
-        limit: commands.Range[int, 1, 20] = 8,
+        limit: commands.Range[int, 1, 20] = SEARCH_LIMIT,
     ) -> None:
         await ctx.defer()
-        lib = self.bot.lib
-        results = await describe_hits(lib.db, await lib.retriever.search(query, limit=limit, mode=mode))
+        results = await search_papers(self.bot.lib, query, limit=limit, mode=mode)
         await ctx.send(embed=results_embed(query, results))
 
     @commands.hybrid_command(description="Everything paperbot knows about one paper, with related papers")
     @app_commands.describe(paper="An arXiv id (any form) or a title")
     async def paper(self, ctx: commands.Context, *, paper: str) -> None:
         await ctx.defer()
-        lib = self.bot.lib
-        paper_id = await resolve_paper(lib.db, paper)
-        detail = await paper_detail(lib.db, paper_id)
-        related = await describe_hits(lib.db, await lib.retriever.similar(paper_id, 5))
-        await ctx.send(embed=paper_embed(detail, related))
+        await ctx.send(embed=paper_embed(*await paper_with_related(self.bot.lib, paper)))
 
     @paper.autocomplete("paper")
     async def paper_autocomplete(self, interaction: discord.Interaction, current: str):

@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.discord.choices import LANGUAGE_CHOICES
 from bot.discord.llm_commands import caller_for
 from bot.discord.posting import DiscordPoster
-from bot.services.roundup import build_roundup
+from bot.services.roundup import ROUNDUP_LIMIT, build_roundup
 from bot.services.scheduler import RoundupScheduler
 from bot.services.sources import fetch_all
 
@@ -81,7 +81,7 @@ class Roundup(commands.Cog):
         ctx: commands.Context,
         date: str | None = None,
         language: str = "en",
-        limit: commands.Range[int, 1, 25] = 8,
+        limit: commands.Range[int, 1, 25] = ROUNDUP_LIMIT,
         topic: str | None = None,
     ) -> None:
         await ctx.defer()
@@ -89,8 +89,7 @@ class Roundup(commands.Cog):
             self.bot.lib, day=date, lang=language, limit=limit, topic=topic, caller=caller_for(ctx, "roundup")
         )
         if not result.blocks:
-            about = f" under topic “{topic}”" if topic else ""
-            await ctx.send(f"No papers in the digests dated {result.date}{about}.")
+            await ctx.send(result.empty_message)
             return
         for block in result.blocks:
             await ctx.send(block)

@@ -1,0 +1,77 @@
+"""One error path: whatever a user gets wrong ends in one line and a documented exit code,
+within seconds, in the CLI and in the console alike."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+from rich.console import Console
+
+from bot.console import PaperConsole
+from bot.services.library import Library
+from bot.services.sources import add_source
+from bot.settings import Settings
+from bot.store import Database, DatabaseError
+from tests.test_cli import PAPERBOT, environment, run
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("paperbot: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (("ask", "   "), 1, "ask a question"),
+        (("sources", "add"), 1, "give an http(s) URL or a folder"),
+        (("backup", "/missing/dir/x.db"), 1, "/missing/dir is not a folder"),
+        (("search", "x", "--limit", "0"), 1, "the limit must be at least 1"),
+    ],
+)
+async def test_bad_input_is_one_line_and_an_exit_code(tmp_path, args, code, says):
+    returned, _, err = await run(tmp_path, *args)
+    assert returned == code and says in one_line(err)
+
+
+async def test_embeddings_endpoint_missing_ends_at_once_with_the_configuration_code(tmp_path):
+    # the database used to be opened first and never closed: the process printed and then hung
+    returned, _, err = await asyncio.wait_for(run(tmp_path, "stats", PAPERBOT_EMBEDDINGS="openai"), 20)
+    assert returned == 2 and "PAPERBOT_EMBEDDINGS=openai needs an endpoint" in one_line(err)
+
+
+async def test_an_invalid_setting_names_itself(tmp_path):
+    returned, _, err = await run(tmp_path, "stats", PAPERBOT_CONTEXT_WINDOW="lots")
+    assert returned == 2 and "PAPERBOT_CONTEXT_WINDOW is invalid" in one_line(err)
+
+
+async def test_a_write_to_a_read_only_database_is_a_database_error(tmp_path):
+    async with await Database.open(tmp_path / "ro.db") as db:
+        await db._writer.execute("PRAGMA query_only=1")  # as a read-only file behaves, even for root
+        with pytest.raises(DatabaseError, match="the database is read-only"):
+            await add_source(db, str(tmp_path))
+        assert await db.fetchval("SELECT count(*) FROM sources") == 0
+
+
+async def test_a_console_session_survives_bad_commands(tmp_path):
+    out = Console(file=io.StringIO(), width=200)
+    settings = Settings(_env_file=None, PAPERBOT_DB=tmp_path / "c.db", PAPERBOT_EMBEDDINGS="off")
+    async with await Library.open(settings) as library:
+        console = PaperConsole(library, out)
+        assert await console.execute('/ask " "') == [
+            'ask a question, e.g. paperbot ask "what is new in retrieval-augmented generation?"'
+        ]
+        assert "at least 1" in (await console.execute("/search x --limit -3"))[0]
+
+
+async def test_piped_console_goes_on_after_an_error(tmp_path):
+    process = await asyncio.create_subprocess_exec(
+        *PAPERBOT, "console", cwd=tmp_path, env=environment(tmp_path),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(b'/ask " "\n/help\n'), 60)
+    assert process.returncode == 0 and "ask a question" in out.decode() and "/roundup" in out.decode()
+    assert "Traceback" not in err.decode()
