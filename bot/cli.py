@@ -117,7 +117,7 @@ async def cmd_ingest(args, lib: Library) -> int:
     readable = [r for r in reports if not r.error]
     if readable and not args.no_embed:
         await embed_with_progress(lib, quiet=args.json)
-    return 0 if readable else 1
+    return 1 if any(r.error for r in reports) else 0  # a folder with one bad file is a failure too
 
 
 async def embed_with_progress(lib: Library, *, quiet: bool = False, rebuild: bool = False) -> int:

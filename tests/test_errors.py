@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import shutil
 
 import pytest
 from rich.console import Console
@@ -14,6 +16,7 @@ from bot.services.library import Library
 from bot.services.sources import add_source
 from bot.settings import Settings
 from bot.store import Database, DatabaseError
+from tests.conftest import corpus_file
 from tests.test_cli import PAPERBOT, environment, run
 
 
@@ -75,3 +78,14 @@ async def test_piped_console_goes_on_after_an_error(tmp_path):
     out, err = await asyncio.wait_for(process.communicate(b'/ask " "\n/help\n'), 60)
     assert process.returncode == 0 and "ask a question" in out.decode() and "/roundup" in out.decode()
     assert "Traceback" not in err.decode()
+
+
+async def test_ingest_of_a_folder_with_one_bad_file_fails_and_keeps_the_good_one(tmp_path):
+    folder = tmp_path / "digests"
+    folder.mkdir()
+    shutil.copy(corpus_file("004"), folder)
+    (folder / "broken.md").write_text("nothing a parser knows\n")
+    returned, out, _ = await run(tmp_path, "ingest", str(folder), "--json")
+    reports = {r["file"]: r for r in json.loads(out)}
+    assert returned == 1 and reports["broken.md"]["error"]
+    assert reports[corpus_file("004").name]["new"] > 0
