@@ -23,6 +23,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from bot.cli_reading import add_commands as add_reading_commands
 from bot.console import PaperConsole
 from bot.corpus.ingest import FileReport, digest_files, ingest_paths
 from bot.discord.bot import run_bot
@@ -456,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("location", nargs="?", help="URL or folder (add); number or location (remove)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_sources)
+
+    add_reading_commands(sub)
 
     p = sub.add_parser("console", help="type the bot's commands in a terminal (no Discord needed)")
     p.set_defaults(handler=cmd_console)

@@ -22,6 +22,9 @@ from prompt_toolkit.history import FileHistory
 from rich.console import Console
 from rich.rule import Rule
 
+from bot.console_reading import HELP as READING_HELP
+from bot.console_reading import ReadingRoom
+from bot.console_reading import parsers as reading_parsers
 from bot.errors import PaperbotError
 from bot.retrieval.search import MODES
 from bot.services import qa
@@ -38,7 +41,8 @@ HELP = """Commands (as in Discord):
   /ask QUESTION [--paper ID] [--lang L]
   /summarize ID [--lang L] [--style brief|structured] [--fresh]
   /roundup [--date YYYY-MM-DD] [--lang L] [--limit N] [--topic T]
-  /help, /quit"""
+  /help, /quit
+""" + READING_HELP
 
 
 class ConsoleUsageError(Exception):
@@ -50,10 +54,10 @@ class _Parser(argparse.ArgumentParser):
         raise ConsoleUsageError(message)
 
 
-def _parser(name: str, text_name: str | None, options: dict[str, dict]) -> _Parser:
+def _parser(name: str, text_name: str | None, options: dict[str, dict], *, optional: bool = False) -> _Parser:
     parser = _Parser(prog=f"/{name}", add_help=False)
     if text_name:
-        parser.add_argument(text_name, nargs="*" if name == "roundup" else "+")
+        parser.add_argument(text_name, nargs="*" if optional else "+")
     for option, kwargs in options.items():
         parser.add_argument(option, **kwargs)
     return parser
@@ -65,6 +69,7 @@ PARSERS = {
     "ask": _parser("ask", "question", {"--paper": {}, "--lang": {}}),
     "summarize": _parser("summarize", "ref", {"--lang": {"default": "en"}, "--style": {"default": "brief", "choices": ("brief", "structured")}, "--fresh": {"action": "store_true"}}),
     "roundup": _parser("roundup", None, {"--date": {}, "--lang": {"default": "en"}, "--limit": {"type": int, "default": ROUNDUP_LIMIT}, "--topic": {}}),
+    **reading_parsers(_parser),
 }
 
 
@@ -79,6 +84,8 @@ class PaperConsole:
             "summarize": self.summarize,
             "roundup": self.roundup,
         }
+        self.reading = ReadingRoom(library)
+        self.handlers.update(self.reading.handlers)
 
     async def search(self, args) -> list[str]:
         query = " ".join(args.query)
@@ -104,6 +111,8 @@ class PaperConsole:
         line = line.strip()
         if not line:
             return []
+        if self.reading.discussing is not None and not line.startswith("/"):
+            return await self._guarded(self.reading.question(line), line)  # a question about the paper
         try:
             words = shlex.split(line)
         except ValueError as exc:
@@ -115,9 +124,14 @@ class PaperConsole:
             return [f"Unknown command {words[0]!r}. Type /help for the list."]
         try:
             args = PARSERS[name].parse_args(words[1:])
-            return await self.handlers[name](args)
         except ConsoleUsageError as exc:
             return [f"{exc}\n{PARSERS[name].format_usage().strip()}"]
+        return await self._guarded(self.handlers[name](args), line)
+
+    @staticmethod
+    async def _guarded(work: Awaitable[list[str]], line: str) -> list[str]:
+        try:
+            return await work
         except PaperbotError as exc:
             return [str(exc)]
         except Exception:  # a bug: logged in full, and the session goes on

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     llm_cooldown_s: float = Field(15.0, alias="PAPERBOT_LLM_COOLDOWN")
     scheduler_tick_s: float = Field(30.0, alias="PAPERBOT_SCHEDULER_TICK")
 
+    # The reading room: papers a member's watches may bring them per day
+    watch_daily_cap: int = Field(5, alias="PAPERBOT_WATCH_DAILY_CAP", ge=1)
+
     # Digest sources (paperbot sources add ...)
     sources_interval_min: float = Field(60.0, alias="PAPERBOT_SOURCES_INTERVAL")
     sources_timeout_s: float = Field(30.0, alias="PAPERBOT_SOURCES_TIMEOUT")

@@ -1,0 +1,62 @@
+"""Matching many standing queries (watches) against a few new papers at once.
+
+Search ranks the whole library for one query; a watch asks the opposite: which of today's few
+hundred new papers are about any of a thousand stored queries. Both use the same evidence:
+- by meaning: each query's stored vector against the new papers' facet vectors, centered per
+  facet group exactly as `VectorIndex.search` does, one matrix product for all queries. Search
+  only ranks, but a watch needs a yes or no, and centered cosines are small and differ by
+  language (a Korean query's best papers score lower than an English one's), so each query's
+  scores are standardized against its scores over the library (a sample of it when large):
+  "how far above this query's usual paper", which one threshold serves in every language;
+- by keywords: every word of the query in the paper's indexed text (titles, abstracts and
+  summaries in every language), through the same FTS5 index and query parsing as search,
+  restricted to papers above an id so only new papers are read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bot.retrieval.lexical import match_expression, parse_query
+from bot.retrieval.vectors import VectorIndex
+from bot.store import Database
+
+REFERENCE_PAPERS = 2000
+
+
+def semantic_scores(index: VectorIndex, queries: np.ndarray, paper_ids: list[int]) -> tuple[list[int], np.ndarray]:
+    """(papers found in the index, scores of shape (queries, papers)): each paper's best
+    facet's cosine to each query, less that facet group's mean similarity to the query."""
+    rows = np.flatnonzero(np.isin(index.ids, np.asarray(paper_ids, dtype=index.ids.dtype)))
+    if not len(rows) or not len(queries):
+        return [], np.zeros((len(queries), 0), np.float32)
+    rows = rows[np.argsort(index.ids[rows], kind="stable")]  # a paper's facets side by side
+    ids = index.ids[rows]
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    scores = queries @ index.matrix[rows].T
+    scores -= (queries @ index.group_means.T)[:, index.groups[rows]]
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    return ids[starts].tolist(), np.maximum.reduceat(scores, starts, axis=1)
+
+
+def standardized_scores(index: VectorIndex, queries: np.ndarray, paper_ids: list[int]) -> tuple[list[int], np.ndarray]:
+    """`semantic_scores` as z-scores: each query's mean and spread over REFERENCE_PAPERS of the
+    library (all of it when smaller) taken away."""
+    ids, scores = semantic_scores(index, queries, paper_ids)
+    library = np.unique(index.ids)
+    if len(library) > REFERENCE_PAPERS:
+        library = np.random.default_rng(0).choice(library, REFERENCE_PAPERS, replace=False)
+    _, reference = semantic_scores(index, queries, library.tolist())
+    spread = np.maximum(reference.std(axis=1, keepdims=True), 1e-6)
+    return ids, (scores - reference.mean(axis=1, keepdims=True)) / spread
+
+
+async def keyword_matches(db: Database, query: str, after_paper_id: int) -> list[int]:
+    """Papers above `after_paper_id` whose indexed text holds every word of `query`."""
+    expression = match_expression(*parse_query(query), all_terms=True)
+    if expression is None:
+        return []
+    rows = await db.fetchall(
+        "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? AND rowid > ?", (expression, after_paper_id)
+    )
+    return [row[0] for row in rows]
