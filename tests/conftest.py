@@ -1,17 +1,23 @@
-"""Shared fixtures: the real corpus beside the project, and a fresh database per test."""
+"""Shared fixtures: the real corpus beside the project, a fresh database per test, settings
+sealed from the developer's own, and (as plugins) the support servers of tests/support/.
+See tests/README.md."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from bot.corpus.ingest import ingest_paths
+from bot.settings import Settings
 from bot.store import Database
 
-pytest_plugins = ["tests.support.openai_server"]
+# The one way fixtures are shared: each support module's fixtures, for every test, by name.
+pytest_plugins = ["tests.support.openai_server", "tests.support.fake_discord", "tests.support.digest_server"]
+SEALED_PREFIXES = ("OPENAI_", "PAPERBOT_", "DISCORD_")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = PROJECT_ROOT.parent / "shared" / "corpus"
@@ -24,6 +30,17 @@ def corpus_file(prefix: str) -> Path:
     if not matches:
         raise FileNotFoundError(f"no digest {prefix}_*.txt in {CORPUS_DIR}")
     return matches[0]
+
+
+@pytest.fixture(autouse=True)
+def sealed_settings(monkeypatch) -> None:
+    """Every `Settings` a test builds holds only what the test passes: nothing from the
+    developer's shell (a real OPENAI_API_KEY would spend money) and no `.env` file. Processes
+    a test starts inherit the cleaned environment."""
+    for name in list(os.environ):
+        if name.startswith(SEALED_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setitem(Settings.model_config, "env_file", None)
 
 
 @pytest.fixture
@@ -39,7 +56,6 @@ async def db(tmp_path):
         yield database
     finally:
         await database.close()
-
 
 
 @pytest.fixture(scope="session")

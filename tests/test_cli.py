@@ -14,7 +14,7 @@ PAPERBOT = [sys.executable, "-m", "bot"]
 
 
 def environment(tmp_path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PAPERBOT_", "DISCORD_"))}
+    env = dict(os.environ)  # already without OPENAI_*, PAPERBOT_*, DISCORD_* (conftest.sealed_settings)
     env.update({"PAPERBOT_DB": str(tmp_path / "cli.db"), "PAPERBOT_EMBEDDINGS": "off", **extra})
     env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")])
     return env

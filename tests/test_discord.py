@@ -21,7 +21,7 @@ from bot.services.scheduler import last_run
 from bot.settings import Settings
 from bot.store import Database
 from tests.conftest import corpus_file
-from tests.support.fake_discord import CommandUnavailable, FakeDiscord, Interaction, fake_discord  # noqa: F401 - fixture
+from tests.support.fake_discord import CommandUnavailable, FakeDiscord, Interaction
 from tests.support.openai_server import Reply, server_error
 
 NO_PINGS = {"parse": []}

@@ -61,7 +61,7 @@ async def test_a_write_to_a_read_only_database_is_a_database_error(tmp_path):
 
 async def test_a_console_session_survives_bad_commands(tmp_path):
     out = Console(file=io.StringIO(), width=200)
-    settings = Settings(_env_file=None, PAPERBOT_DB=tmp_path / "c.db", PAPERBOT_EMBEDDINGS="off")
+    settings = Settings(PAPERBOT_DB=tmp_path / "c.db", PAPERBOT_EMBEDDINGS="off")
     async with await Library.open(settings) as library:
         console = PaperConsole(library, out)
         assert await console.execute('/ask " "') == [

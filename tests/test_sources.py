@@ -19,7 +19,6 @@ from bot.services.sources import (
     remove_source,
 )
 from tests.conftest import corpus_file
-from tests.support.digest_server import digest_server  # noqa: F401 - fixture
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
