@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     message_content_intent: bool = Field(False, alias="PAPERBOT_MESSAGE_CONTENT_INTENT")
     llm_cooldown_s: float = Field(15.0, alias="PAPERBOT_LLM_COOLDOWN")
     scheduler_tick_s: float = Field(30.0, alias="PAPERBOT_SCHEDULER_TICK")
+    # A roundup that fails for a reason that may pass (Discord or the network) is tried again
+    # after PAPERBOT_ROUNDUP_RETRY seconds, doubling each time, up to PAPERBOT_ROUNDUP_ATTEMPTS tries.
+    roundup_attempts: int = Field(5, alias="PAPERBOT_ROUNDUP_ATTEMPTS")
+    roundup_retry_s: float = Field(30.0, alias="PAPERBOT_ROUNDUP_RETRY")
+    roundup_cooldown_s: float = Field(60.0, alias="PAPERBOT_ROUNDUP_COOLDOWN")
+    # Shards in separate processes: each runs PAPERBOT_SHARD_IDS (a JSON list, e.g. [0,1]) of
+    # PAPERBOT_SHARD_COUNT, and posts roundups only for the servers on those shards.
+    shard_count: int | None = Field(None, alias="PAPERBOT_SHARD_COUNT")
+    shard_ids: list[int] | None = Field(None, alias="PAPERBOT_SHARD_IDS")
 
     # The reading room: papers a member's watches may bring them per day
     watch_daily_cap: int = Field(5, alias="PAPERBOT_WATCH_DAILY_CAP", ge=1)

@@ -150,9 +150,10 @@ async def test_llm_failing_mid_command_gives_a_short_ephemeral_error(paperbot, f
 
 
 async def test_everyone_in_a_paper_title_pings_nobody(paperbot, fake_discord):
-    bot, guild, _ = paperbot
+    bot, guild, clock = paperbot
     report = await ingest_bytes(bot.lib.db, MENTION_DIGEST.encode(), "mentions.md")
     assert report.new == 1
+    clock.now = datetime(2025, 2, 1, 12, 0, tzinfo=timezone.utc)  # the digest's day
     token = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "roundup", [])
     [post] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
     assert "@everyone Attention" in post["content"] and "<@&123456" in post["content"]
@@ -293,23 +294,42 @@ async def test_sigterm_lets_the_roundup_being_posted_finish_then_closes_the_data
     assert run["status"] == "done", run
 
 
-def test_rejected_token_is_one_line_and_exit_code_2(corpus_db, capsys):
-    fake = FakeDiscord()
+def run_bot_against(fake: FakeDiscord, settings: Settings) -> tuple[int, float]:
+    """`paperbot run` against a fake Discord served from another thread: (exit code, seconds)."""
     loop = asyncio.new_event_loop()
     server = threading.Thread(target=loop.run_forever, daemon=True)
     server.start()
     asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
+    started = time.monotonic()
     try:
         with fake.pointed_at():
-            code = run_bot(Settings(PAPERBOT_DB=corpus_db, PAPERBOT_EMBEDDINGS="off", DISCORD_TOKEN="not-the-token"))
+            code = run_bot(settings)
     finally:
         asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
+    return code, time.monotonic() - started
+
+
+def test_rejected_token_is_one_line_and_exit_code_2(corpus_db, capsys):
+    fake = FakeDiscord()
+    code, _ = run_bot_against(fake, Settings(PAPERBOT_DB=corpus_db, PAPERBOT_EMBEDDINGS="off", DISCORD_TOKEN="not-the-token"))
     printed = capsys.readouterr()
     assert code == 2
     assert printed.out.strip().startswith("paperbot: Discord rejected the token") and "\n" not in printed.out.strip()
     assert "Traceback" not in printed.err
     assert any(r.path == "/users/@me" for r in fake.requests)
+
+
+def test_message_content_intent_not_enabled_exits_with_one_line_within_seconds(corpus_db, capsys):
+    fake = FakeDiscord()  # the application has no privileged intent enabled: IDENTIFY is closed with 4014
+    fake.add_guild("Reading club", ["papers"])
+    settings = Settings(PAPERBOT_DB=corpus_db, PAPERBOT_EMBEDDINGS="off", DISCORD_TOKEN="fake-token",
+                        PAPERBOT_MESSAGE_CONTENT_INTENT=True)
+    code, seconds = run_bot_against(fake, settings)
+    printed = capsys.readouterr()
+    assert code == 2 and seconds < 10
+    assert printed.out.strip().startswith("paperbot: the Message Content intent is not enabled")
+    assert "\n" not in printed.out.strip() and "Traceback" not in printed.err
 
 
 async def test_the_fake_refuses_what_discord_refuses(paperbot, fake_discord):

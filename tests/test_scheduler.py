@@ -3,13 +3,24 @@ once across a crash between send and mark, catch-up after downtime, a deleted ch
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from bot.services.guilds import SettingError, get_settings, update_settings
 from bot.services.library import Library
-from bot.services.scheduler import EMPTY_DAY_NOTE, ChannelUnavailable, RoundupScheduler, last_run
+from bot.corpus.ingest import ingest_bytes
+from bot.services.scheduler import (
+    EMPTY_DAY_NOTE,
+    LEASE_S,
+    ChannelUnavailable,
+    RoundupScheduler,
+    TransientPostError,
+    last_run,
+)
+from bot.store import Database
 from bot.settings import Settings
 
 
@@ -31,14 +42,27 @@ class RecordingPoster:
     can record it, as a process killed between send and mark would."""
 
     def __init__(self):
+        self.served: set[str] | None = None  # None: every server
         self.messages: dict[str, list[tuple[datetime, str]]] = {}
         self.deleted: set[str] = set()
         self.crash_after: int | None = None
+        self.failures: list[Exception] = []  # raised by the next sends, one each
+        self.delay_s = 0.0
         self.clock: Clock | None = None
+
+    def serves(self, guild_id: str) -> bool:
+        return self.served is None or guild_id in self.served
+
+    async def check(self, channel_id: str) -> None:
+        if channel_id in self.deleted:
+            raise ChannelUnavailable(f"channel {channel_id} was deleted")
 
     async def send(self, channel_id: str, text: str) -> str:
         if channel_id in self.deleted:
             raise ChannelUnavailable(f"channel {channel_id} was deleted")
+        if self.failures:
+            raise self.failures.pop(0)
+        await asyncio.sleep(self.delay_s)
         self.messages.setdefault(channel_id, []).append((self.clock(), text))
         if self.crash_after is not None and sum(map(len, self.messages.values())) >= self.crash_after:
             self.crash_after = None
@@ -104,7 +128,8 @@ async def test_crash_between_send_and_mark_never_posts_twice(library, clock, pos
         await RoundupScheduler(library, poster, clock=clock).run_due()
     assert (await last_run(library.db, "g"))["status"] == "sending"
     assert len(poster.texts("c1")) == 1
-    clock.advance(minutes=5)  # restarted: a new scheduler on the same database
+    await update_settings(library.db, "g", lang="ko")  # a rebuilt roundup would now differ
+    clock.advance(minutes=LEASE_S + 1)  # restarted after the dead process's lease ran out
     outcomes = await RoundupScheduler(library, poster, clock=clock).run_due()
     assert [o.status for o in outcomes] == ["done"]
     texts = poster.texts("c1")
@@ -113,6 +138,8 @@ async def test_crash_between_send_and_mark_never_posts_twice(library, clock, pos
     assert texts[0].startswith("📰") and sum(t.startswith("📰") for t in texts) == 1
     run = await last_run(library.db, "g")
     assert run["status"] == "done" and run["digest_date"] == "2024-12-13"
+    assert texts == json.loads(run["blocks"]) and "Chinese" in texts[0], "the stored roundup, not a rebuilt one"
+    assert len(json.loads(run["message_ids"])) == len(texts) - 1  # the first went out before the crash
 
 
 async def test_missed_roundup_is_caught_up_the_same_day_only(library, clock, poster):
@@ -161,3 +188,127 @@ async def test_settings_are_validated_with_helpful_messages(library):
     settings = await update_settings(library.db, "g", channel_id="c", enabled=True)
     assert settings.next_run(now, ran_today=False) == now  # due now: catch-up
     assert settings.next_run(now, ran_today=True).isoformat() == "2024-12-15T07:05:00+09:00"
+
+
+FUTURE_DIGEST = """\
+### LLM
+|Publish Date|Title|Authors|Homepage|Code|
+| :---: | :---: | :---: | :---: | :---: |
+|**2024-12-14**|**A paper from the future of some servers**|A. Author et.al.|[2412.99999v1](http://arxiv.org/abs/2412.99999v1)|null|
+"""
+
+
+async def test_each_server_gets_the_latest_digest_of_its_own_local_today(library, clock, poster):
+    report = await ingest_bytes(library.db, FUTURE_DIGEST.encode(), "future.md")
+    assert report.digest_date == "2024-12-14"
+    await configure(library, "east", "c-east", "09:00", "Pacific/Kiritimati", max_papers=2)  # UTC+14
+    await configure(library, "west", "c-west", "08:00", "Pacific/Pago_Pago", max_papers=2)  # UTC-11
+    clock.now = datetime(2024, 12, 13, 20, 0, tzinfo=timezone.utc)  # 10:00 on the 14th / 09:00 on the 13th
+    outcomes = {o.guild_id: o.status for o in await RoundupScheduler(library, poster, clock=clock).run_due()}
+    assert outcomes == {"east": "done", "west": "done"}
+    assert "2024-12-14" in poster.texts("c-east")[0] and "from the future" in poster.texts("c-east")[0]
+    assert "2024-12-13" in poster.texts("c-west")[0], "a digest dated in the server's future is not its roundup"
+
+
+async def test_two_schedulers_on_one_database_file_post_each_roundup_once(library, clock, poster, corpus_db):
+    await configure(library, "a", "c-a", "08:00", "UTC", max_papers=3)
+    await configure(library, "b", "c-b", "08:00", "UTC", max_papers=3)
+    clock.now = datetime(2024, 12, 14, 8, 0, tzinfo=timezone.utc)
+    poster.delay_s = 0.2  # both processes are inside a run at the same time
+    async with await Database.open(corpus_db) as other_db:  # a second process: its own connections
+        other = await Library.open(Settings(PAPERBOT_DB=corpus_db, PAPERBOT_EMBEDDINGS="off"))
+        try:
+            first, second = await asyncio.gather(
+                RoundupScheduler(library, poster, clock=clock).run_due(),
+                RoundupScheduler(other, poster, clock=clock).run_due(),
+            )
+        finally:
+            await other.close()
+        assert await other_db.fetchval("SELECT count(*) FROM roundup_runs WHERE status = 'done'") == 2
+    assert sorted(o.guild_id for o in first + second) == ["a", "b"]
+    assert len(poster.texts("c-a")) == 1 and len(poster.texts("c-b")) == 1
+
+
+async def test_a_live_run_is_left_alone_and_a_dead_one_taken_over(library, clock, poster):
+    await configure(library, "g", "c1", "08:00", "UTC", max_papers=25)
+    clock.now = datetime(2024, 12, 14, 8, 0, tzinfo=timezone.utc)
+    poster.crash_after = 1
+    with pytest.raises(KeyboardInterrupt):
+        await RoundupScheduler(library, poster, clock=clock, owner="first").run_due()
+    clock.advance(seconds=LEASE_S - 10)  # the first process may still be alive
+    assert await RoundupScheduler(library, poster, clock=clock, owner="second").run_due() == []
+    assert len(poster.texts("c1")) == 1
+    clock.advance(seconds=20)  # its lease ran out: it died
+    [outcome] = await RoundupScheduler(library, poster, clock=clock, owner="second").run_due()
+    texts = poster.texts("c1")
+    assert outcome.status == "done" and len(texts) == len(set(texts)) == len(json.loads((await last_run(library.db, "g"))["blocks"]))
+
+
+async def test_each_process_posts_only_for_the_servers_it_serves(library, clock, poster):
+    await configure(library, "mine", "c-mine", "08:00", "UTC", max_papers=2)
+    await configure(library, "theirs", "c-theirs", "08:00", "UTC", max_papers=2)
+    clock.now = datetime(2024, 12, 14, 8, 0, tzinfo=timezone.utc)
+    poster.served = {"mine"}
+    assert [o.guild_id for o in await RoundupScheduler(library, poster, clock=clock).run_due()] == ["mine"]
+    assert await last_run(library.db, "theirs") is None and not poster.texts("c-theirs")
+
+
+async def test_a_run_interrupted_before_midnight_is_finished_after_it(library, clock, poster):
+    await configure(library, "g", "c1", "23:50", "Europe/Berlin", max_papers=25)
+    clock.now = datetime(2024, 12, 14, 22, 55, tzinfo=timezone.utc)  # 23:55 in Berlin
+    poster.crash_after = 1
+    with pytest.raises(KeyboardInterrupt):
+        await RoundupScheduler(library, poster, clock=clock).run_due()
+    clock.now = datetime(2024, 12, 14, 23, 10, tzinfo=timezone.utc)  # 00:10 on the 15th: today's is not due
+    outcomes = await RoundupScheduler(library, poster, clock=clock).run_due()
+    assert [(o.local_date, o.status) for o in outcomes] == [("2024-12-14", "done")]
+    texts = poster.texts("c1")
+    assert len(texts) > 1 and len(texts) == len(set(texts))
+
+
+async def test_transient_errors_are_retried_with_backoff_before_the_run_is_final(library, clock, poster):
+    await configure(library, "g", "c1", "08:00", "UTC", max_papers=2)
+    await configure(library, "h", "c2", "08:00", "UTC", max_papers=2)
+    clock.now = datetime(2024, 12, 14, 8, 0, tzinfo=timezone.utc)
+    scheduler = RoundupScheduler(library, poster, clock=clock, max_attempts=3, retry_s=60)
+    poster.failures = [TransientPostError("Discord answered 503")]
+    outcomes = {o.guild_id: o.status for o in await scheduler.run_due()}
+    assert outcomes == {"g": "sending", "h": "done"}
+    clock.advance(seconds=59)
+    assert await scheduler.run_due() == []  # not before the backoff
+    clock.advance(seconds=1)
+    assert [o.status for o in await scheduler.run_due()] == ["done"]
+    assert len(poster.texts("c1")) == 1
+
+    await configure(library, "k", "c3", "08:00", "UTC", max_papers=2)
+    poster.failures = [TransientPostError("network down")] * 3
+    await scheduler.run_due()
+    clock.advance(seconds=60)
+    await scheduler.run_due()
+    clock.advance(seconds=119)
+    assert await scheduler.run_due() == []  # the second retry waits twice as long
+    clock.advance(seconds=1)
+    [outcome] = await scheduler.run_due()
+    run = await last_run(library.db, "k")
+    assert outcome.status == run["status"] == "failed" and "after 3 attempts" in run["error"]
+
+
+@pytest.mark.parametrize(
+    ("day", "first_post_utc"),
+    [
+        ("2025-03-30", datetime(2025, 3, 30, 1, 30, tzinfo=timezone.utc)),  # 02:30 does not exist: 03:30 CEST
+        ("2025-10-26", datetime(2025, 10, 26, 0, 30, tzinfo=timezone.utc)),  # 02:30 happens twice: the first
+    ],
+)
+async def test_a_dst_day_posts_once_at_0230_berlin(library, clock, poster, day, first_post_utc):
+    await configure(library, "g", "c1", "02:30", "Europe/Berlin", note_when_empty=True)
+    scheduler = RoundupScheduler(library, poster, clock=clock)
+    clock.now = datetime.fromisoformat(f"{day}T00:00:00+00:00") - timedelta(days=1)  # from the day before
+    posted_at = []
+    while clock.now < datetime.fromisoformat(f"{day}T00:00:00+00:00") + timedelta(hours=22):
+        if await scheduler.run_due():
+            posted_at.append(clock.now)
+        clock.advance(minutes=5)
+    assert posted_at == [first_post_utc - timedelta(days=1), first_post_utc]
+    assert poster.texts("c1")[-1] == EMPTY_DAY_NOTE  # the same digest again: the note, once
+    assert poster.texts("c1").count(EMPTY_DAY_NOTE) == 1

@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.discord.cogs import EXTENSIONS
 from bot.discord.replies import send_error
+from bot.services.guilds import retire_settings
 from bot.services.library import Library
 from bot.services.scheduler import utc_now
 from bot.settings import Settings
@@ -36,6 +37,8 @@ class PaperBot(commands.AutoShardedBot):
             # discord.py's default lets @everyone through: paper text and LLM output are untrusted
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=commands.DefaultHelpCommand(dm_help=False),
+            shard_count=settings.shard_count,
+            shard_ids=settings.shard_ids,
         )
         self.settings = settings
         self.clock = clock
@@ -54,6 +57,11 @@ class PaperBot(commands.AutoShardedBot):
 
     async def on_ready(self) -> None:
         log.info("connected as %s to %d servers", self.user, len(self.guilds))
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        # removed from the server (kicked, or the server deleted): not an outage
+        await retire_settings(self.lib.db, str(guild.id))
+        log.info("left server %s; its roundup settings are retired", guild.id)
 
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         if isinstance(error, commands.CommandNotFound):

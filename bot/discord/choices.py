@@ -42,7 +42,14 @@ _OFFERED = list(COMMON_LANGUAGES) + [t for t in LANGUAGE_NAMES if t not in COMMO
 LANGUAGE_CHOICES = [app_commands.Choice(name=f"{LANGUAGE_NAMES[t]} ({t})", value=t) for t in _OFFERED[:MAX_CHOICES]]
 
 
+# Read once: the zone database does not change while the bot runs, and autocomplete asks on
+# every keystroke (listing it reads some 600 files).
+ZONES = tuple(sorted(available_timezones()))
+
+
 def timezone_choices(current: str) -> list[app_commands.Choice[str]]:
+    """Zones containing what was typed, those starting with it first."""
     current = current.strip().lower()
-    zones = sorted(z for z in available_timezones() if current in z.lower())
-    return [app_commands.Choice(name=z, value=z) for z in zones[:MAX_CHOICES]]
+    found = [z for z in ZONES if current in z.lower()]
+    found.sort(key=lambda z: not z.lower().startswith(current))  # stable: alphabetical within each
+    return [app_commands.Choice(name=z, value=z) for z in found[:MAX_CHOICES]]

@@ -8,8 +8,14 @@ from discord.ext import commands
 from bot.llm.client import Caller
 
 
+def budget_key(ctx: commands.Context) -> str:
+    """Whose daily budget a request spends: the server's, or in direct messages the member's
+    own (each DM conversation is budgeted like a server, so DMs are no way around it)."""
+    return str(ctx.guild.id) if ctx.guild else f"dm:{ctx.author.id}"
+
+
 def caller_for(ctx: commands.Context, feature: str) -> Caller:
-    return Caller(feature, str(ctx.guild.id) if ctx.guild else None, str(ctx.author.id))
+    return Caller(feature, budget_key(ctx), str(ctx.author.id))
 
 
 def llm_cooldown():

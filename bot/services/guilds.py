@@ -6,12 +6,12 @@ same rules and messages.
 
 from __future__ import annotations
 
-from bot.errors import PaperbotError
 import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.errors import PaperbotError
 from bot.services.language import normalize_tag
 from bot.store import Database
 
@@ -129,6 +129,12 @@ async def update_settings(db: Database, guild_id: str, **changes) -> GuildSettin
         ),
     )
     return current
+
+
+async def retire_settings(db: Database, guild_id: str) -> None:
+    """Forget a server's settings when paperbot leaves it (no roundup for a server it left);
+    its run history stays."""
+    await db.execute("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
 
 
 async def scheduled_guilds(db: Database) -> list[GuildSettings]:

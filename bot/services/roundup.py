@@ -133,8 +133,12 @@ class Roundup:
         }
 
 
-async def latest_digest_date(db: Database) -> str | None:
-    return await db.fetchval("SELECT max(digest_date) FROM digests")
+async def latest_digest_date(db: Database, on_or_before: str | None = None) -> str | None:
+    """The newest digest date, or the newest not after `on_or_before` (a server's local today:
+    a digest dated in its future must not become its roundup)."""
+    return await db.fetchval(
+        "SELECT max(digest_date) FROM digests WHERE ? IS NULL OR digest_date <= ?", (on_or_before, on_or_before)
+    )
 
 
 async def ranked_papers(db: Database, day: str, topic: str | None, limit: int) -> list[int]:
@@ -258,12 +262,14 @@ async def build_roundup(
     limit: int = ROUNDUP_LIMIT,
     topic: str | None = None,
     caller: Caller | None = None,
+    on_or_before: str | None = None,
 ) -> Roundup:
-    """The roundup of digest date `day` (default: the latest). Never fails for want of an LLM."""
+    """The roundup of digest date `day` (default: the latest, or the latest dated on or before
+    `on_or_before`). Never fails for want of an LLM."""
     lang = normalize_tag(lang)
     if limit < 1:
         raise RoundupError("the roundup needs room for at least one paper (--limit 1 or more)")
-    day = parse_day(day) if day else await latest_digest_date(library.db)
+    day = parse_day(day) if day else await latest_digest_date(library.db, on_or_before)
     if day is None:
         raise RoundupError("the library has no dated digest yet: run paperbot ingest first")
     papers = await paper_details(library.db, await ranked_papers(library.db, day, topic, limit))

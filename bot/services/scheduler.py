@@ -1,13 +1,22 @@
 """The daily roundup of every server, at its local time, exactly once a day.
 
-Exactly once, across crashes and restarts: a run is recorded as 'sending' before the first
-message goes out, each message id is added as it is sent, and the run is marked 'done' after
-the last. A run found 'sending' at start-up was interrupted: the channel's recent messages tell
-which blocks already went out (a crash can fall between a send and its record), and only the
-rest is sent. A day whose time has passed with no run is caught up the same day, never twice.
+Exactly once, across crashes, restarts and several processes on one database:
+- a run is claimed in one SQLite transaction (`BEGIN IMMEDIATE`, which serializes writers across
+  processes): the claimant becomes its `owner` until `lease_until`, renewed as each block goes
+  out. Another process leaves a live run alone and takes over only a run whose lease expired
+  (its owner died), so a run is posted by one process at a time;
+- the roundup's blocks are stored with the run before the first is sent; each message id is
+  added as it is sent, and the run is marked 'done' (or 'empty') after the last. A resumed run
+  posts the remaining stored blocks, never a rebuilt roundup; the channel's recent messages tell
+  which of them already went out (a crash can fall between a send and its record);
+- a run left unfinished is resumed whatever the local date now is (across midnight), up to
+  RESUME_DAYS later; a transient error (Discord or the network failing) is retried with backoff
+  before the run is final;
+- each process posts only for the servers it serves (`Poster.serves`: the shards it holds).
 
-The chat layer supplies a `Poster`; this module has no Discord imports, and its clock is a
-parameter so that tests can move time.
+A server's roundup is the latest digest dated on or before its own local today. The chat layer
+supplies a `Poster`; this module has no Discord imports, and its clock is a parameter so that
+tests can move time.
 """
 
 from __future__ import annotations
@@ -15,11 +24,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Protocol
 
+from bot.errors import PaperbotError
 from bot.llm.client import Caller
 from bot.services.guilds import GuildSettings, scheduled_guilds
 from bot.services.library import Library
@@ -30,15 +43,27 @@ log = logging.getLogger(__name__)
 
 FINISHED = ("done", "empty", "failed")
 EMPTY_DAY_NOTE = "No new papers today."
+LEASE_S = 120  # a live owner renews well within this (each block); a dead one is replaced after it
+RESUME_DAYS = 1  # an unfinished run older than this is given up: yesterday's roundup, not last week's
 
 
 class ChannelUnavailable(Exception):
     """The roundup channel is gone, or paperbot may not post there; the message says which."""
 
 
+class TransientPostError(Exception):
+    """Posting failed for a reason that may pass (Discord or the network); worth retrying."""
+
+
 class Poster(Protocol):
+    def serves(self, guild_id: str) -> bool:
+        """Whether this process posts for the server (its shard is one this process holds)."""
+
+    async def check(self, channel_id: str) -> None:
+        """Raise ChannelUnavailable unless paperbot can post in the channel."""
+
     async def send(self, channel_id: str, text: str) -> str:
-        """Post `text`; returns the message id. Raises ChannelUnavailable."""
+        """Post `text`; returns the message id. Raises ChannelUnavailable or TransientPostError."""
 
     async def sent_since(self, channel_id: str, since: datetime) -> list[str]:
         """The contents of paperbot's own messages in the channel since `since`."""
@@ -50,6 +75,11 @@ def utc_now() -> datetime:
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def process_owner() -> str:
+    """Who holds a lease: unique per scheduler, readable in the database."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -84,6 +114,9 @@ class RoundupScheduler:
         clock: Callable[[], datetime] = utc_now,
         before_roundups: Callable[[], Awaitable[object]] | None = None,
         tick_s: float = 30.0,
+        max_attempts: int = 5,
+        retry_s: float = 30.0,
+        owner: str | None = None,
     ):
         self.library = library
         self.db = library.db
@@ -91,58 +124,130 @@ class RoundupScheduler:
         self.clock = clock
         self.before_roundups = before_roundups  # e.g. fetch the digest sources
         self.tick_s = tick_s
+        self.max_attempts = max_attempts
+        self.retry_s = retry_s  # the first retry's delay; doubled for each one after
+        self.owner = owner or process_owner()
         self._stopping = asyncio.Event()
 
     def is_due(self, guild: GuildSettings, now: datetime) -> bool:
         return now >= guild.scheduled_at(guild.local_date(now))
 
-    async def run_due(self) -> list[RunOutcome]:
-        """Post every roundup that is due and has not run today; one failing never stops the rest."""
-        now = self.clock()
-        due = []
-        for guild in await scheduled_guilds(self.db):
+    async def _pending(self, now: datetime) -> list[tuple[GuildSettings, str]]:
+        """(server, local date) of today's due runs not finished, and of earlier unfinished runs."""
+        guilds = {g.guild_id: g for g in await scheduled_guilds(self.db) if self.poster.serves(g.guild_id)}
+        pending = []
+        for guild in guilds.values():
             local_date = guild.local_date(now).isoformat()
             if self.is_due(guild, now) and not await ran_on(self.db, guild.guild_id, local_date):
-                due.append((guild, local_date))
-        if due and self.before_roundups is not None:
+                pending.append((guild, local_date))
+        unfinished = await self.db.fetchall(
+            "SELECT guild_id, local_date FROM roundup_runs WHERE status = 'sending' ORDER BY local_date"
+        )
+        for row in unfinished:
+            guild = guilds.get(row["guild_id"])
+            if guild is None or (guild, row["local_date"]) in pending:
+                continue
+            if date.fromisoformat(row["local_date"]) < guild.local_date(now) - timedelta(days=RESUME_DAYS):
+                await self._finish(guild.guild_id, row["local_date"], "failed", error="interrupted, and too old to resume")
+                continue
+            pending.append((guild, row["local_date"]))
+        return pending
+
+    async def run_due(self) -> list[RunOutcome]:
+        """Post every roundup that is due and not finished; one failing never stops the rest."""
+        now = self.clock()
+        pending = await self._pending(now)
+        if pending and self.before_roundups is not None:
             try:
                 await self.before_roundups()
             except Exception:  # stale digests are better than no roundup
                 log.exception("fetching digest sources before the roundups failed")
         outcomes = []
-        for guild, local_date in due:
+        for guild, local_date in pending:
+            run = await self._claim(guild, local_date, now)
+            if run is None:
+                continue  # finished meanwhile, owned by another process, or waiting to be retried
             try:
-                outcomes.append(await self.run_guild(guild, local_date, now))
+                outcomes.append(await self.run_guild(guild, run))
+            except asyncio.CancelledError:
+                await self._release(guild.guild_id, local_date)  # the next start resumes it at once
+                raise
+            except PaperbotError as exc:  # e.g. no dated digest yet: the admin can fix it
+                await self._finish(guild.guild_id, local_date, "failed", error=str(exc))
+                outcomes.append(RunOutcome(guild.guild_id, local_date, "failed", error=str(exc)))
             except Exception as exc:  # a bug or a database error: logged, the others go on
                 log.exception("roundup for guild %s failed", guild.guild_id)
                 await self._finish(guild.guild_id, local_date, "failed", error=f"internal error ({type(exc).__name__})")
                 outcomes.append(RunOutcome(guild.guild_id, local_date, "failed", error=str(exc)))
         return outcomes
 
-    async def run_guild(self, guild: GuildSettings, local_date: str, now: datetime) -> RunOutcome:
-        run = await self.db.fetchone(
-            "SELECT * FROM roundup_runs WHERE guild_id = ? AND local_date = ?", (guild.guild_id, local_date)
-        )
-        if run is not None and run["status"] in FINISHED:
-            return RunOutcome(guild.guild_id, local_date, run["status"])
-        if run is None:
-            await self.db.execute(
-                "INSERT INTO roundup_runs (guild_id, local_date, status, channel_id, started_at) "
-                "VALUES (?, ?, 'sending', ?, ?)",
-                (guild.guild_id, local_date, guild.channel_id, iso(now)),
-            )
-            started_at, channel_id = now, guild.channel_id
-        else:
-            log.warning("resuming the interrupted roundup of guild %s for %s", guild.guild_id, local_date)
-            started_at = datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))
-            channel_id = run["channel_id"]
+    async def _claim(self, guild: GuildSettings, local_date: str, now: datetime) -> dict | None:
+        """Take the run for this process, atomically; None when it is not ours to post now."""
+        key = (guild.guild_id, local_date)
+        lease = iso(now + timedelta(seconds=LEASE_S))
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT * FROM roundup_runs WHERE guild_id = ? AND local_date = ?", key) as cursor:
+                run = await cursor.fetchone()
+            if run is None:
+                await conn.execute(
+                    "INSERT INTO roundup_runs (guild_id, local_date, status, channel_id, started_at, owner, lease_until) "
+                    "VALUES (?, ?, 'sending', ?, ?, ?, ?)",
+                    (*key, guild.channel_id, iso(now), self.owner, lease),
+                )
+            else:
+                if run["status"] in FINISHED:
+                    return None
+                if run["owner"] not in (None, self.owner) and run["lease_until"] > iso(now):
+                    return None
+                if run["retry_at"] is not None and run["retry_at"] > iso(now):
+                    return None
+                if run["owner"] not in (None, self.owner):
+                    log.warning("taking over the roundup of guild %s for %s from %s", *key, run["owner"])
+                await conn.execute(
+                    "UPDATE roundup_runs SET owner = ?, lease_until = ? WHERE guild_id = ? AND local_date = ?",
+                    (self.owner, lease, *key),
+                )
+            async with conn.execute("SELECT * FROM roundup_runs WHERE guild_id = ? AND local_date = ?", key) as cursor:
+                return dict(await cursor.fetchone())
 
+    async def run_guild(self, guild: GuildSettings, run: dict) -> RunOutcome:
+        """Post a claimed run: compose and store its blocks the first time, then send the rest."""
+        local_date, channel_id = run["local_date"], run["channel_id"]
+        resumed = run["blocks"] is not None
+        try:
+            await self.poster.check(channel_id)  # before the roundup is built (and paid for)
+            if not resumed:
+                run |= await self._compose(guild, local_date)
+            else:
+                log.warning("resuming the unfinished roundup of guild %s for %s", guild.guild_id, local_date)
+            blocks = json.loads(run["blocks"])
+            sent = len(json.loads(run["message_ids"]))
+            if resumed and sent < len(blocks):
+                started_at = datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))
+                sent = await self._already_sent(channel_id, started_at, blocks, sent)
+            for block in blocks[sent:]:
+                message_id = await self.poster.send(channel_id, block)
+                if not await self._record_sent(guild.guild_id, local_date, message_id):
+                    log.warning("lost the roundup of guild %s for %s to another process", guild.guild_id, local_date)
+                    return RunOutcome(guild.guild_id, local_date, "sending")
+        except ChannelUnavailable as exc:
+            log.warning("roundup of guild %s not posted: %s", guild.guild_id, exc)
+            await self._finish(guild.guild_id, local_date, "failed", error=str(exc))
+            return RunOutcome(guild.guild_id, local_date, "failed", error=str(exc))
+        except TransientPostError as exc:
+            return await self._retry_later(guild.guild_id, local_date, run["attempts"] + 1, str(exc))
+        await self._finish(guild.guild_id, local_date, run["outcome"])
+        return RunOutcome(guild.guild_id, local_date, run["outcome"], messages=len(blocks))
+
+    async def _compose(self, guild: GuildSettings, local_date: str) -> dict:
+        """Build the roundup and store its blocks with the run; returns the stored columns."""
         roundup = await build_roundup(
             self.library,
             lang=guild.lang,
             limit=guild.max_papers,
             topic=guild.topic,
             caller=Caller("roundup", guild_id=guild.guild_id),
+            on_or_before=local_date,
         )
         previous = await self.db.fetchval(
             "SELECT digest_date FROM roundup_runs WHERE guild_id = ? AND status = 'done' AND local_date < ? "
@@ -154,44 +259,63 @@ class RoundupScheduler:
             blocks = roundup.blocks
         else:
             blocks = [EMPTY_DAY_NOTE] if guild.note_when_empty else []
-        status = "done" if has_news else "empty"
-        try:
-            sent = 0
-            if blocks and run is not None:
-                sent = await self._already_sent(channel_id, started_at, blocks, run)
-            for block in blocks[sent:]:
-                message_id = await self.poster.send(channel_id, block)
-                await self.db.execute(
-                    "UPDATE roundup_runs SET message_ids = json_insert(message_ids, '$[#]', ?) "
-                    "WHERE guild_id = ? AND local_date = ?",
-                    (message_id, guild.guild_id, local_date),
-                )
-        except ChannelUnavailable as exc:
-            log.warning("roundup of guild %s not posted: %s", guild.guild_id, exc)
-            await self._finish(guild.guild_id, local_date, "failed", error=str(exc))
-            return RunOutcome(guild.guild_id, local_date, "failed", error=str(exc))
-        await self._finish(guild.guild_id, local_date, status, digest_date=roundup.date)
-        return RunOutcome(guild.guild_id, local_date, status, messages=len(blocks))
+        stored = {"blocks": json.dumps(blocks, ensure_ascii=False), "outcome": "done" if has_news else "empty",
+                  "digest_date": roundup.date}
+        await self.db.execute(
+            "UPDATE roundup_runs SET blocks = ?, outcome = ?, digest_date = ? "
+            "WHERE guild_id = ? AND local_date = ? AND owner = ?",
+            (stored["blocks"], stored["outcome"], stored["digest_date"], guild.guild_id, local_date, self.owner),
+        )
+        return stored
 
-    async def _already_sent(self, channel_id: str, since: datetime, blocks: list[str], run) -> int:
+    async def _record_sent(self, guild_id: str, local_date: str, message_id: str) -> bool:
+        """Add a sent message and renew the lease; False if another process owns the run now."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE roundup_runs SET message_ids = json_insert(message_ids, '$[#]', ?), lease_until = ? "
+                "WHERE guild_id = ? AND local_date = ? AND owner = ?",
+                (message_id, iso(self.clock() + timedelta(seconds=LEASE_S)), guild_id, local_date, self.owner),
+            )
+            return cursor.rowcount == 1
+
+    async def _already_sent(self, channel_id: str, since: datetime, blocks: list[str], recorded: int) -> int:
         """How many leading blocks of an interrupted run are already in the channel."""
-        recorded = len(json.loads(run["message_ids"]))
         posted = set(await self.poster.sent_since(channel_id, since))
-        seen = 0
+        seen = recorded
         while seen < len(blocks) and blocks[seen] in posted:
             seen += 1
-        return max(recorded, seen)
+        return seen
 
-    async def _finish(self, guild_id: str, local_date: str, status: str, *, error: str | None = None, digest_date: str | None = None) -> None:
+    async def _retry_later(self, guild_id: str, local_date: str, attempts: int, error: str) -> RunOutcome:
+        if attempts >= self.max_attempts:
+            log.warning("roundup of guild %s failed %d times: %s", guild_id, attempts, error)
+            await self._finish(guild_id, local_date, "failed", error=f"{error} (after {attempts} attempts)")
+            return RunOutcome(guild_id, local_date, "failed", error=error)
+        retry_at = self.clock() + timedelta(seconds=self.retry_s * 2 ** (attempts - 1))
+        log.warning("roundup of guild %s: %s; retrying at %s", guild_id, error, iso(retry_at))
         await self.db.execute(
-            "UPDATE roundup_runs SET status = ?, error = ?, digest_date = coalesce(?, digest_date), "
-            "finished_at = ? WHERE guild_id = ? AND local_date = ?",
-            (status, error, digest_date, iso(self.clock()), guild_id, local_date),
+            "UPDATE roundup_runs SET attempts = ?, retry_at = ?, error = ?, owner = NULL, lease_until = NULL "
+            "WHERE guild_id = ? AND local_date = ?",
+            (attempts, iso(retry_at), error, guild_id, local_date),
+        )
+        return RunOutcome(guild_id, local_date, "sending", error=error)
+
+    async def _release(self, guild_id: str, local_date: str) -> None:
+        await self.db.execute(
+            "UPDATE roundup_runs SET owner = NULL, lease_until = NULL WHERE guild_id = ? AND local_date = ? AND owner = ?",
+            (guild_id, local_date, self.owner),
+        )
+
+    async def _finish(self, guild_id: str, local_date: str, status: str, *, error: str | None = None) -> None:
+        await self.db.execute(
+            "UPDATE roundup_runs SET status = ?, error = ?, finished_at = ?, lease_until = NULL, "
+            "retry_at = NULL WHERE guild_id = ? AND local_date = ?",
+            (status, error, iso(self.clock()), guild_id, local_date),
         )
 
     async def run_forever(self) -> None:
-        """Check every `tick_s` seconds until `stop()`; a tick in progress is never cut short,
-        so a roundup being posted at shutdown is finished."""
+        """Check every `tick_s` seconds until `stop()`; a tick in progress is not cut short here
+        (the caller bounds how long it waits for one at shutdown)."""
         while not self._stopping.is_set():
             try:
                 await self.run_due()
@@ -204,3 +328,6 @@ class RoundupScheduler:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def stopped(self) -> None:
+        await self._stopping.wait()

@@ -221,7 +221,7 @@ class FakeDiscord:
         self.enabled_intents = 0  # privileged intents enabled in the "developer portal"
         self.shard_count = 1
         self.post_delay_s = 0.0  # how long a channel message takes to be accepted
-        self.edit_delay_s = 0.0  # how long a message edit takes to be accepted
+        self.response_delay_s = 0.0  # how long an interaction follow-up or edit takes to be accepted
         self.posts_in_flight = 0
         self.channel_posts = RateLimiter()
         self.message_edits = RateLimiter()
@@ -248,6 +248,7 @@ class FakeDiscord:
             ("POST", "channels/{channel}/typing", self._typing),
             ("POST", "channels/{channel}/messages", self._post_message),
             ("GET", "channels/{channel}/messages", self._history),
+            ("PATCH", "channels/{channel}/messages/{message}", self._edit_message),
         ]:
             self.route(method, pattern, handler)
         # interaction callback type -> handler(interaction, body); extend for components, modals
@@ -649,6 +650,7 @@ class FakeDiscord:
         if interaction.response_type is None:
             raise Refused(404, 10015, "Unknown Webhook")  # no follow-ups before a response
         check_message(body, creating=True)
+        await asyncio.sleep(self.response_delay_s)
         if self._loading(interaction):
             return await self._json(self._fill(interaction, body))
         message = self.message("0", self.bot_user, body)
@@ -674,7 +676,7 @@ class FakeDiscord:
         found = self._response_message(interaction, message)
         check_message(body, creating=False)
         headers = self.message_edits.take(token)
-        await asyncio.sleep(self.edit_delay_s)
+        await asyncio.sleep(self.response_delay_s)
         if found is interaction.original and self._loading(interaction):
             found = self._fill(interaction, body)
         else:
@@ -722,6 +724,19 @@ class FakeDiscord:
         message = self.message(channel, self.bot_user, body)
         self.messages.setdefault(channel, []).append(message)
         return await self._json(message, headers=headers)
+
+    async def _edit_message(self, request, body, channel, message) -> web.Response:
+        self._channel_or_refuse(channel)
+        found = next((m for m in self.messages.get(channel, []) if m["id"] == message), None)
+        if found is None:
+            raise Refused(404, 10008, "Unknown Message")
+        if found["author"]["id"] != self.bot_user["id"]:
+            raise Refused(403, 50005, "Cannot edit a message authored by another user")
+        check_message(body, creating=False)
+        headers = self.message_edits.take(f"{channel}/{message}")
+        found.update({k: v for k, v in body.items() if k in ("content", "embeds", "allowed_mentions")})
+        found["edited_timestamp"] = iso_now()
+        return await self._json(found, headers=headers)
 
     async def _history(self, request, body, channel) -> web.Response:
         self._channel_or_refuse(channel)

@@ -134,7 +134,8 @@ class Admin(commands.Cog):
         self._embedding = asyncio.create_task(embed_pending(self.bot.lib.db, embedder))
 
     async def cog_unload(self) -> None:
-        if self._embedding:
+        if self._embedding:  # papers left unembedded are embedded next time
+            self._embedding.cancel()
             await asyncio.gather(self._embedding, return_exceptions=True)
 
     @commands.hybrid_command(description="LLM tokens this server used today, and its budget")

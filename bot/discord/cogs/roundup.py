@@ -15,12 +15,21 @@ from discord.ext import commands
 
 from bot.discord.choices import LANGUAGE_CHOICES
 from bot.discord.llm_commands import caller_for
+from bot.services.guilds import get_settings
 from bot.discord.posting import DiscordPoster
 from bot.services.roundup import ROUNDUP_LIMIT, build_roundup
 from bot.services.scheduler import RoundupScheduler
 from bot.services.sources import fetch_all
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 5.0  # how long a roundup being posted may take to finish at shutdown
+
+
+def roundup_cooldown(ctx: commands.Context) -> commands.Cooldown:
+    """One /roundup per server (in DMs: per member) per PAPERBOT_ROUNDUP_COOLDOWN seconds: each
+    may write summaries with the LLM, and it posts several messages."""
+    return commands.Cooldown(1, ctx.bot.settings.roundup_cooldown_s)
 
 
 class Roundup(commands.Cog):
@@ -32,6 +41,8 @@ class Roundup(commands.Cog):
             clock=bot.clock,
             before_roundups=self.fetch_sources,
             tick_s=bot.settings.scheduler_tick_s,
+            max_attempts=bot.settings.roundup_attempts,
+            retry_s=bot.settings.roundup_retry_s,
         )
         self._tasks: list[asyncio.Task] = []
         self._fetch_lock = asyncio.Lock()
@@ -43,13 +54,29 @@ class Roundup(commands.Cog):
         ]
 
     async def cog_unload(self) -> None:
+        """Stop within SHUTDOWN_GRACE_S from any state: a roundup being posted may finish its
+        blocks in that time; a bot that never became ready has nothing to wait for."""
         self.scheduler.stop()
         self._tasks[1].cancel()
+        done, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_GRACE_S)
+        for task in pending:
+            log.warning("stopping %s without waiting for it to finish", task.get_name())
+            task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _after_ready(self, job) -> None:
-        await self.bot.wait_until_ready()  # channels must be known before posting
-        await job
+        # channels must be known before posting; stopping before that point ends the wait
+        ready = asyncio.ensure_future(self.bot.wait_until_ready())
+        stopped = asyncio.ensure_future(self.scheduler.stopped())
+        try:
+            await asyncio.wait([ready, stopped], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            stopped.cancel()
+        if ready.done() and not ready.cancelled():
+            await job
+        else:
+            job.close()
 
     async def fetch_sources(self) -> None:
         async with self._fetch_lock:
@@ -69,6 +96,7 @@ class Roundup(commands.Cog):
             await asyncio.sleep(self.bot.settings.sources_interval_min * 60)
 
     @commands.hybrid_command(description="The papers of one digest date, each with a short summary")
+    @commands.dynamic_cooldown(roundup_cooldown, commands.BucketType.guild)
     @app_commands.choices(language=LANGUAGE_CHOICES)
     @app_commands.describe(
         date="Digest date YYYY-MM-DD (default: the latest)",
@@ -85,15 +113,19 @@ class Roundup(commands.Cog):
         topic: str | None = None,
     ) -> None:
         await ctx.defer()
+        # the latest digest dated on or before this server's local today (UTC in DMs)
+        today = self.bot.clock().date().isoformat()
+        if ctx.guild is not None:
+            today = (await get_settings(self.bot.lib.db, str(ctx.guild.id))).local_date(self.bot.clock()).isoformat()
         result = await build_roundup(
-            self.bot.lib, day=date, lang=language, limit=limit, topic=topic, caller=caller_for(ctx, "roundup")
+            self.bot.lib, day=date, lang=language, limit=limit, topic=topic, caller=caller_for(ctx, "roundup"),
+            on_or_before=today,
         )
         if not result.blocks:
             await ctx.send(result.empty_message)
             return
         for block in result.blocks:
             await ctx.send(block)
-
 
 
 async def setup(bot) -> None:
