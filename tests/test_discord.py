@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import aiohttp
 import discord
@@ -17,7 +18,8 @@ import pytest
 from bot.corpus.ingest import ingest_bytes
 from bot.discord.bot import PaperBot, run_bot, serve
 from bot.services.guilds import update_settings
-from bot.services.scheduler import last_run
+from bot.discord.cogs.questions import EDIT_INTERVAL_S
+from bot.services.scheduler import iso, last_run
 from bot.settings import Settings
 from bot.store import Database
 from tests.conftest import corpus_file
@@ -258,18 +260,179 @@ async def test_cooldown_and_daily_budget_say_when_to_try_again(paperbot, fake_di
     assert len(openai_server.chat_requests()) == 1
 
 
-async def test_answers_stream_by_editing_about_once_a_second(paperbot, fake_discord, openai_server):
+def patch_times(fake: FakeDiscord, token: str) -> list[float]:
+    return [r.at for r in fake.requests if r.method == "PATCH" and token in r.path]
+
+
+async def test_answers_stream_by_editing_under_the_rate_limit(paperbot, fake_discord, openai_server):
     _, guild, _ = paperbot
     words = [f"word{n} " for n in range(250)]  # the server sends one every 10 ms: ~2.5 s in all
+    final = "".join(words).strip()
     openai_server.script(Reply(text="".join(words), stream_chunks=words))
     token = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "ask", [string_option("question", "diffusion")])
-    await fake_discord.wait_for(lambda: "word249" in str(fake_discord.followups.get(token)), timeout=15)
-    [message] = fake_discord.followups[token]
-    patches = [r.at for r in fake_discord.requests if r.method == "PATCH" and token in r.path]
-    assert 1 <= len(patches) <= 4, "a live preview, then the final text; not an edit per piece"
-    gaps = [b - a for a, b in zip(patches, patches[1:-1])]  # the final edit may follow the last preview at once
-    assert all(gap >= 0.9 for gap in gaps)
-    assert message["content"].startswith("word0 word1") and "▌" not in message["content"]
+    # done when the final text is in place: a preview can hold every word, but with the cursor
+    await fake_discord.wait_for(lambda: [m["content"] for m in fake_discord.followups.get(token, [])] == [final], timeout=20)
+    patches = patch_times(fake_discord, token)
+    assert patches, "the answer was shown live, then replaced by the final text"
+    gaps = [b - a for a, b in zip(patches, patches[1:])]
+    assert all(gap >= EDIT_INTERVAL_S for gap in gaps), gaps  # 4 per 5 s: under Discord's 5
+    assert not fake_discord.rejections
+
+
+async def test_a_slow_discord_does_not_count_against_the_llm_deadline(paperbot, fake_discord, openai_server):
+    bot, guild, _ = paperbot
+    bot.settings.llm_deadline_s = 2.5
+    fake_discord.response_delay_s = 3.0  # each preview takes Discord 3 s, longer than the deadline
+    words = [f"w{n} " for n in range(100)]  # ~1 s of streaming
+    openai_server.script(Reply(text="".join(words), stream_chunks=words))
+    token = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "ask", [string_option("question", "diffusion")])
+    final = "".join(words).strip()
+    await fake_discord.wait_for(lambda: [m["content"] for m in fake_discord.followups.get(token, [])] == [final], timeout=20)
+    assert len(openai_server.chat_requests()) == 1  # not retried as a failed LLM call
+
+
+async def test_previews_stop_before_the_interaction_token_expires(paperbot, fake_discord, openai_server):
+    _, guild, _ = paperbot
+    words = [f"late{n} " for n in range(200)]
+    openai_server.script(Reply(text="".join(words), stream_chunks=words))
+    token = await fake_discord.send_slash_command(  # 14 min 30 s old: 30 s of token left
+        guild, channel_id(guild, "general"), "ask", [string_option("question", "diffusion")], age_s=14 * 60 + 30
+    )
+    final = "".join(words).strip()
+    await fake_discord.wait_for(lambda: [m["content"] for m in fake_discord.followups.get(token, [])] == [final], timeout=20)
+    assert patch_times(fake_discord, token) == [] and not fake_discord.rejections
+
+
+async def test_text_commands_take_the_rest_of_the_line(paperbot, fake_discord, openai_server):
+    _, guild, _ = paperbot
+    general = channel_id(guild, "general")
+    mention = f"<@{fake_discord.bot_user['id']}>"
+    openai_server.responder = lambda body: "Distillation trains a small model on a large one's outputs."
+    await fake_discord.send_message(guild, general, f"{mention} ask what is knowledge distillation")
+    await fake_discord.wait_for(lambda: "Distillation trains" in str(fake_discord.messages.get(general)), timeout=15)
+    assert any("what is knowledge distillation" in json.dumps(r.json, ensure_ascii=False) for r in openai_server.chat_requests())
+    assert "language tag" not in str(fake_discord.messages[general])
+
+    await fake_discord.send_message(guild, general, f"{mention} summarize 2407.12773 ko structured")
+    await fake_discord.wait_for(lambda: len(openai_server.chat_requests()) >= 2, timeout=15)
+    prompt = json.dumps(openai_server.chat_requests()[-1].json, ensure_ascii=False)
+    assert "Korean" in prompt and "OMG-Net" in prompt
+
+
+async def test_an_answer_of_exactly_2000_characters_is_one_message_and_2001_two(paperbot, fake_discord, openai_server):
+    _, guild, _ = paperbot
+    general = channel_id(guild, "general")
+    delivered = {}
+    for size in (2000, 2001):
+        text = ("x" * 99 + " ") * (size // 100) + "y" * (size % 100)
+        text = text[:size - 1] + "z"
+        assert len(text) == size
+        openai_server.script(Reply(text=text))
+        token = await fake_discord.send_slash_command(guild, general, "ask", [string_option("question", f"size {size}")])
+        await fake_discord.wait_for(
+            lambda: "▌" not in str(fake_discord.followups.get(token)) and sum(
+                len(m["content"]) for m in fake_discord.followups.get(token, [])) >= size - 2, timeout=15)
+        await asyncio.sleep(0.3)
+        delivered[size] = [m["content"] for m in fake_discord.followups[token]]
+    assert [len(m) for m in delivered[2000]] == [2000]
+    assert len(delivered[2001]) == 2 and all(len(m) <= 2000 for m in delivered[2001])
+    assert not fake_discord.rejections
+
+
+HUGE_PAPER = """\
+### LLM
+|Publish Date|Title|Authors|Homepage|Code|
+| :---: | :---: | :---: | :---: | :---: |
+|**2025-03-01**|**{title}**|{authors}|[2503.00001v1](http://arxiv.org/abs/2503.00001v1)|null|
+"""
+
+
+async def test_an_outsized_paper_still_makes_an_embed_discord_accepts(paperbot, fake_discord):
+    bot, guild, _ = paperbot
+    title = "Scaling " * 60  # 480 characters
+    authors = ", ".join(f"Author Number{n} Longname" for n in range(120))  # ~3,000 characters
+    report = await ingest_bytes(bot.lib.db, HUGE_PAPER.format(title=title.strip(), authors=authors).encode(), "huge.md")
+    assert report.new == 1
+    token = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "paper", [string_option("paper", "2503.00001")])
+    [reply] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+    assert reply["embeds"] and len(reply["embeds"][0]["title"]) <= 256
+    assert not fake_discord.rejections
+
+
+async def test_autocomplete_answers_within_discords_rules(paperbot, fake_discord):
+    _, guild, _ = paperbot
+    general = channel_id(guild, "general")
+    zone = [{"name": "set", "type": 1, "options": [{"name": "timezone", "type": 3, "value": "euro", "focused": True}]}]
+    token = await fake_discord.send_autocomplete(guild, general, "config", zone, admin=True)
+    await fake_discord.wait_for(lambda: fake_discord.interactions[token].choices is not None)
+    zones = [c["value"] for c in fake_discord.interactions[token].choices]
+    assert len(zones) == 25 and all(z.startswith("Europe/") for z in zones)
+    token = await fake_discord.send_autocomplete(guild, general, "paper", [{"name": "paper", "type": 3, "value": "", "focused": True}])
+    await fake_discord.wait_for(lambda: fake_discord.interactions[token].choices is not None)
+    assert len(fake_discord.interactions[token].choices) == 25 and not fake_discord.rejections
+
+
+async def test_roundup_works_in_dms_on_the_members_budget_with_a_cooldown(paperbot, fake_discord):
+    bot, _, _ = paperbot
+    member = fake_discord.user("reader")
+    dm = fake_discord.dm_channel(member)
+    first = await fake_discord.send_slash_command(None, dm, "roundup", [string_option("language", "ko")], user=member)
+    posts = await fake_discord.wait_for(lambda: fake_discord.followups.get(first), timeout=15)
+    assert posts[0]["content"].startswith("📰 **Paper roundup · 2024-12-13**")
+    spent_by = {row[0] for row in await bot.lib.db.fetchall("SELECT DISTINCT guild_id FROM llm_calls")}
+    assert spent_by == {f"dm:{member['id']}"}
+    again = await fake_discord.send_slash_command(None, dm, "roundup", [], user=member)
+    await fake_discord.wait_for(lambda: again in fake_discord.callbacks)
+    slow_down = fake_discord.callbacks[again]["data"]
+    assert "try again in" in slow_down["content"] and slow_down["flags"] & EPHEMERAL
+
+
+async def test_settings_are_retired_when_the_bot_leaves_a_server(paperbot, fake_discord):
+    bot, guild, _ = paperbot
+    await update_settings(bot.lib.db, guild["id"], channel_id=channel_id(guild, "papers"), enabled=True)
+    await fake_discord.remove_guild(guild["id"])
+    await fake_discord.wait_for(lambda: bot.get_guild(int(guild["id"])) is None)
+    await asyncio.sleep(0.2)
+    assert await bot.lib.db.fetchval("SELECT count(*) FROM guild_settings WHERE guild_id = ?", (guild["id"],)) == 0
+
+
+async def test_the_channel_is_checked_before_the_roundup_is_built(paperbot, fake_discord, openai_server):
+    bot, guild, clock = paperbot
+    papers = channel_id(guild, "papers")
+    await update_settings(bot.lib.db, guild["id"], channel_id=papers, post_time="07:00", lang="ja", enabled=True)
+    await fake_discord.deny_send(papers)
+    await asyncio.sleep(0.2)
+    clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)
+    run = None
+    for _ in range(100):
+        run = await last_run(bot.lib.db, guild["id"])
+        if run and run["status"] != "sending":
+            break
+        await asyncio.sleep(0.05)
+    assert run["status"] == "failed" and "may not post" in run["error"]
+    assert openai_server.chat_requests() == [] and run["blocks"] is None  # nothing built, nothing paid
+
+
+async def test_an_interrupted_run_resumes_from_the_channel_history_with_its_stored_blocks(paperbot, fake_discord):
+    bot, guild, clock = paperbot
+    papers = channel_id(guild, "papers")
+    await update_settings(bot.lib.db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True)
+    started = datetime.now(timezone.utc) - timedelta(minutes=1)
+    blocks = ["📰 first stored block", "second stored block", "third stored block"]
+    await bot.lib.db.execute(  # a process died after sending the first block, before recording it
+        "INSERT INTO roundup_runs (guild_id, local_date, status, channel_id, started_at, blocks, outcome, digest_date) "
+        "VALUES (?, '2024-12-14', 'sending', ?, ?, ?, 'done', '2024-12-13')",
+        (guild["id"], papers, iso(started), json.dumps(blocks)),
+    )
+    fake_discord.messages[papers] = [fake_discord.message(papers, fake_discord.bot_user, {"content": blocks[0]})]
+    clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)
+    await fake_discord.wait_for(lambda: len(fake_discord.messages[papers]) >= 3)
+    await asyncio.sleep(0.3)
+    assert [m["content"] for m in fake_discord.messages[papers]] == blocks
+    assert any(r.method == "GET" and r.path == f"/channels/{papers}/messages" and "after" in r.query
+               for r in fake_discord.requests), "the history was read through discord.py"
+    run = await last_run(bot.lib.db, guild["id"])
+    assert run["status"] == "done" and len(json.loads(run["message_ids"])) == 2
 
 
 async def test_sigterm_lets_the_roundup_being_posted_finish_then_closes_the_database(
