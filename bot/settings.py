@@ -64,6 +64,7 @@ class Settings(BaseSettings):
 
     # The reading room: papers a member's watches may bring them per day
     watch_daily_cap: int = Field(5, alias="PAPERBOT_WATCH_DAILY_CAP", ge=1)
+    watch_interval_s: float = Field(600.0, alias="PAPERBOT_WATCH_INTERVAL", gt=0)
 
     # Digest sources (paperbot sources add ...)
     sources_interval_min: float = Field(60.0, alias="PAPERBOT_SOURCES_INTERVAL")

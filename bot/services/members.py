@@ -54,3 +54,17 @@ async def forget_member(db: Database, user_id: str) -> int:
             cursor = await conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))  # noqa: S608 - fixed names
             removed += cursor.rowcount
     return removed
+
+
+def language_from_locale(locale: str) -> str:
+    """A chat client's locale as the language to read in: `zh-TW` -> `zh-Hant`, `zh-CN` ->
+    `zh`, otherwise the base language (`en-US` -> `en`, `pt-BR` -> `pt`)."""
+    tag = normalize_tag(locale)
+    if tag in ("zh-TW", "zh-HK", "zh-Hant"):
+        return "zh-Hant"
+    return tag.split("-")[0]
+
+
+async def reading_language(db: Database, user_id: str, locale: str | None) -> str:
+    """The language a member reads in: theirs when set, else their chat client's, else English."""
+    return await member_language(db, user_id) or (language_from_locale(locale) if locale else "en")

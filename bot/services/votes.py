@@ -125,3 +125,29 @@ async def top(
     )
     details = {paper.id: paper for paper in await paper_details(db, [row[0] for row in rows])}
     return [TopPaper(details[row[0]], row[1], row[2]) for row in rows]
+
+
+# Reactions that mean something on a paper's message: 👍 worth reading, 🔖 save.
+VOTE_EMOJI, SAVE_EMOJI = "👍", "🔖"
+
+
+async def remember_paper_message(db: Database, guild_id: str, message_id: str, paper_id: int) -> None:
+    """Tie a message paperbot posted about one paper to it, for reactions."""
+    await db.execute(
+        "INSERT OR REPLACE INTO paper_messages (message_id, paper_id, guild_id) VALUES (?, ?, ?)",
+        (message_id, paper_id, guild_id),
+    )
+
+
+async def record_reaction(db: Database, member: Member, message_id: str, emoji: str, added: bool) -> bool:
+    """A reaction added or removed on a paper's message: a vote (👍) or a save (🔖); other
+    emoji and other messages mean nothing. True when it changed a vote or the reading list."""
+    if emoji not in (VOTE_EMOJI, SAVE_EMOJI):
+        return False
+    paper_id = await db.fetchval(
+        "SELECT paper_id FROM paper_messages WHERE message_id = ? AND guild_id = ?", (message_id, member.guild_id)
+    )
+    if paper_id is None:
+        return False
+    change = set_vote if emoji == VOTE_EMOJI else set_saved
+    return await change(db, member, paper_id, added)

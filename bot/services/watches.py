@@ -203,6 +203,8 @@ async def match_new_papers(library: Library, *, now: datetime | None = None) -> 
                 else:
                     continue
                 found.append((watch["guild_id"], watch["user_id"], paper_id, watch["id"], reason))
+    if not found and done_up_to == after:
+        return 0  # nothing new: no write (the bot looks every few minutes)
     async with db.transaction() as conn:
         before = conn.total_changes
         await conn.executemany(

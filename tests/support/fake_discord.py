@@ -10,6 +10,10 @@ It speaks the parts of Discord's protocols that paperbot uses, and rejects what 
   with embeds over their limits are refused (400, code 50035); channel posts and message edits
   are rate limited (5 per 5 s per channel or interaction, with Discord's headers, and 429 with
   `retry_after` past that).
+- threads (POST channels/{id}/threads, THREAD_CREATE), reactions (MESSAGE_REACTION_ADD and
+  _REMOVE on cue), DMs (POST users/@me/channels; a member whose DMs are closed gets 403 50007),
+  and message components: a button click is a component interaction (type 3) on the message
+  that carries the button, answered like a command.
 - interactions: slash commands are dispatched only when Discord would show them (synced, allowed
   in that context, `default_member_permissions` held); the first response must come within 3 s
   and only once (40060 for a second); the first follow-up after a deferred response becomes that
@@ -216,6 +220,8 @@ class FakeDiscord:
         self.commands: dict[str, list[dict]] = {}  # "global" or guild id -> synced commands
         self.attachments: dict[str, bytes] = {}  # attachment id -> content, served like Discord's CDN
         self.downloads: list[str] = []  # attachment file names fetched
+        self.dms: dict[str, str] = {}  # user id -> their DM channel with the bot
+        self.closed_dms: set[str] = set()  # users who accept no DMs from the bot
         self.heartbeats = 0
         self.token = "fake-token"  # the bot token the REST API accepts
         self.enabled_intents = 0  # privileged intents enabled in the "developer portal"
@@ -249,6 +255,8 @@ class FakeDiscord:
             ("POST", "channels/{channel}/messages", self._post_message),
             ("GET", "channels/{channel}/messages", self._history),
             ("PATCH", "channels/{channel}/messages/{message}", self._edit_message),
+            ("POST", "channels/{channel}/threads", self._create_thread),
+            ("POST", "users/@me/channels", self._open_dm),
         ]:
             self.route(method, pattern, handler)
         # interaction callback type -> handler(interaction, body); extend for components, modals
@@ -338,7 +346,8 @@ class FakeDiscord:
             "id": self.snowflake(), "channel_id": channel_id, "type": 0, "content": body.get("content") or "",
             "author": author, "attachments": [], "embeds": body.get("embeds") or [], "mentions": [],
             "mention_roles": [], "mention_everyone": False, "pinned": False, "tts": False,
-            "timestamp": iso_now(), "edited_timestamp": None, "flags": body.get("flags") or 0, "components": [],
+            "timestamp": iso_now(), "edited_timestamp": None, "flags": body.get("flags") or 0,
+            "components": body.get("components") or [],
             "allowed_mentions": body.get("allowed_mentions"), "guild_id": self.channels.get(channel_id, {}).get("guild_id"),
         }
 
@@ -504,6 +513,46 @@ class FakeDiscord:
         return await self._interact(2, guild, channel_id, name, options or [], user=user, admin=admin,
                                     resolved=resolved, age_s=age_s)
 
+    async def click(self, guild: dict | None, channel_id: str, message: dict, custom_id: str,
+                    *, user: dict | None = None, locale: str = "en-US") -> str:
+        """A member clicks the button `custom_id` on `message` (one the bot sent): a component
+        interaction, answered like a command; returns its token."""
+        if not any(c.get("custom_id") == custom_id for row in message.get("components") or []
+                   for c in row.get("components") or []):
+            raise CommandUnavailable(f"no button {custom_id!r} on that message")
+        user = user or self.user("member")
+        interaction_id = self.snowflake()
+        token = f"token-{interaction_id}"
+        payload = {
+            "id": interaction_id, "application_id": self.application_id, "type": 3, "token": token, "version": 1,
+            "channel_id": channel_id, "channel": self.channels.get(channel_id), "message": message,
+            "data": {"custom_id": custom_id, "component_type": 2},
+            "app_permissions": str(EVERYONE_PERMISSIONS), "locale": locale, "entitlements": [],
+            "attachment_size_limit": 8 * 1024 * 1024,
+        }
+        if guild is not None:
+            payload |= {"guild_id": guild["id"], "guild_locale": "en-US", "context": 0,
+                        "member": {**self.member(user, []), "permissions": str(EVERYONE_PERMISSIONS)},
+                        "authorizing_integration_owners": {"0": guild["id"]}}
+        else:
+            payload |= {"user": user, "context": 1, "authorizing_integration_owners": {"0": self.owner["id"]}}
+        self.interactions[token] = Interaction(token, 3, snowflake_ms(interaction_id), time.monotonic())
+        await self.dispatch("INTERACTION_CREATE", payload, guild_id=guild["id"] if guild else None)
+        return token
+
+    async def react(self, guild: dict, channel_id: str, message_id: str, emoji: str, user: dict,
+                    *, added: bool = True) -> None:
+        """A member adds (or removes) a unicode-emoji reaction on a message."""
+        data = {"user_id": user["id"], "channel_id": channel_id, "message_id": message_id, "guild_id": guild["id"],
+                "emoji": {"id": None, "name": emoji}, "burst": False, "type": 0}
+        if added:
+            data |= {"member": self.member(user, []), "message_author_id": self.bot_user["id"], "burst_colors": []}
+        await self.dispatch("MESSAGE_REACTION_ADD" if added else "MESSAGE_REACTION_REMOVE", data)
+
+    def messages_to(self, user: dict) -> list[dict]:
+        """The DMs the bot sent to a user."""
+        return self.messages.get(self.dms.get(user["id"], ""), [])
+
     async def send_autocomplete(self, guild: dict | None, channel_id: str, name: str, options: list[dict],
                                 *, admin: bool = False) -> str:
         """An autocomplete interaction: `options` holds one with `"focused": True`."""
@@ -637,7 +686,7 @@ class FakeDiscord:
     def _fill(self, interaction: Interaction, body: dict) -> dict:
         """The deferred response becomes this message; it keeps the defer's visibility."""
         original = interaction.original
-        original.update({k: v for k, v in body.items() if k in ("content", "embeds", "allowed_mentions")})
+        original.update({k: v for k, v in body.items() if k in ("content", "embeds", "allowed_mentions", "components")})
         original["flags"] = original["flags"] & EPHEMERAL
         self.followups.setdefault(interaction.token, []).append(original)
         return original
@@ -711,9 +760,11 @@ class FakeDiscord:
         return web.Response(status=204)
 
     async def _post_message(self, request, body, channel) -> web.Response:
-        self._channel_or_refuse(channel)
+        target = self._channel_or_refuse(channel)
         if channel in self.forbidden:
             raise Refused(403, 50013, "Missing Permissions")
+        if target["type"] == 1 and target["recipients"][0]["id"] in self.closed_dms:
+            raise Refused(403, 50007, "Cannot send messages to this user")
         check_message(body, creating=True)
         headers = self.channel_posts.take(channel)
         self.posts_in_flight += 1
@@ -737,6 +788,31 @@ class FakeDiscord:
         found.update({k: v for k, v in body.items() if k in ("content", "embeds", "allowed_mentions")})
         found["edited_timestamp"] = iso_now()
         return await self._json(found, headers=headers)
+
+    async def _create_thread(self, request, body, channel) -> web.Response:
+        """A thread without a starter message (type 11 public, 12 private)."""
+        parent = self._channel_or_refuse(channel)
+        if parent["type"] != 0:
+            raise Refused(400, 50024, "Cannot execute action on this channel type")
+        if not 1 <= len(body.get("name") or "") <= 100:
+            raise invalid_form("name", "Must be between 1 and 100 in length.")
+        thread = {
+            "id": self.snowflake(), "type": body.get("type", 11), "guild_id": parent["guild_id"], "name": body["name"],
+            "parent_id": channel, "owner_id": self.bot_user["id"], "last_message_id": None, "member_count": 1,
+            "message_count": 0, "rate_limit_per_user": 0, "flags": 0, "total_message_sent": 0,
+            "thread_metadata": {"archived": False, "auto_archive_duration": body.get("auto_archive_duration", 1440),
+                                "archive_timestamp": iso_now(), "locked": False},
+        }
+        self.channels[thread["id"]] = thread
+        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return await self._json(thread, 201)
+
+    async def _open_dm(self, request, body) -> web.Response:
+        recipient = str(body["recipient_id"])  # discord.py sends it as a number
+        if recipient not in self.dms:
+            self.dms[recipient] = self.dm_channel({"id": recipient, "username": "member", "discriminator": "0",
+                                                   "global_name": None, "avatar": None, "public_flags": 0})
+        return await self._json(self.channels[self.dms[recipient]])
 
     async def _history(self, request, body, channel) -> web.Response:
         self._channel_or_refuse(channel)

@@ -1,4 +1,4 @@
-"""One cog per feature area: papers, questions, summaries, roundup, admin."""
+"""One cog per feature area: papers, questions, summaries, roundup, admin, reading room."""
 
 EXTENSIONS = (
     "bot.discord.cogs.papers",
@@ -6,4 +6,5 @@ EXTENSIONS = (
     "bot.discord.cogs.summaries",
     "bot.discord.cogs.roundup",
     "bot.discord.cogs.admin",
+    "bot.discord.cogs.reading",
 )

@@ -10,7 +10,9 @@ from discord.ext import commands
 
 from bot.discord.choices import paper_choices
 from bot.discord.render import paper_embed, results_embed
+from bot.discord.views import paper_buttons
 from bot.services.search import SEARCH_LIMIT, paper_with_related, search_papers
+from bot.services.votes import remember_paper_message
 
 class Papers(commands.Cog):
     def __init__(self, bot):
@@ -34,7 +36,10 @@ class Papers(commands.Cog):
     @app_commands.describe(paper="An arXiv id (any form) or a title")
     async def paper(self, ctx: commands.Context, *, paper: str) -> None:
         await ctx.defer()
-        await ctx.send(embed=paper_embed(*await paper_with_related(self.bot.lib, paper)))
+        detail, related = await paper_with_related(self.bot.lib, paper)
+        message = await ctx.send(embed=paper_embed(detail, related), view=paper_buttons(detail.id))
+        if ctx.guild is not None:  # 👍 and 🔖 on the card vote for and save this paper
+            await remember_paper_message(self.bot.lib.db, str(ctx.guild.id), str(message.id), detail.id)
 
     @paper.autocomplete("paper")
     async def paper_autocomplete(self, interaction: discord.Interaction, current: str):

@@ -1,0 +1,221 @@
+"""The reading room on Discord, end to end: the real discord.py client against the fake Discord,
+the real corpus (or the synthetic library of test_watches, embedded by the real model) and the
+scripted OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import datetime, timezone
+
+import pytest
+
+from bot.corpus.ingest import ingest_bytes
+from bot.discord.bot import PaperBot
+from bot.retrieval.vectors import embed_pending
+from bot.services import votes
+from bot.services.members import Member
+from bot.settings import Settings
+from tests.support.fake_discord import EPHEMERAL, fake_discord  # noqa: F401 - fixture
+from tests.test_discord import NO_PINGS, Clock, bot_settings, channel_id, string_option
+from tests.test_watches import TODAY, background_db, digest, embedder  # noqa: F401 - fixtures
+
+OMG_NET, MEDICAL_SAM = "2407.12773", "2408.00874"
+
+
+async def start(fake_discord, settings: Settings):
+    guild = fake_discord.add_guild("Reading club", ["general", "papers"])
+    bot = PaperBot(settings, clock=Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc)))
+    await bot.login("fake-token")
+    fake_discord.install_commands([command.to_dict(bot.tree) for command in bot.tree.get_commands()])
+    runner = asyncio.create_task(bot.connect(reconnect=False))
+    await asyncio.wait_for(bot.wait_until_ready(), 30)
+    return bot, guild, runner
+
+
+async def stop(bot, runner) -> None:
+    await bot.close()
+    await asyncio.wait_for(runner, 10)
+
+
+@pytest.fixture
+async def paperbot(fake_discord, corpus_db, openai_server):
+    bot, guild, runner = await start(fake_discord, bot_settings(corpus_db, openai_server))
+    try:
+        yield bot, guild
+    finally:
+        await stop(bot, runner)
+
+
+async def paper_card(fake_discord, bot, guild, ref: str) -> dict:
+    """A /paper card, once the bot has tied it to its paper (it learns the id after posting)."""
+    token = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "paper", [string_option("paper", ref)])
+    [card] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+    await until(lambda: bot.lib.db.fetchval("SELECT 1 FROM paper_messages WHERE message_id = ?", (card["id"],)))
+    return card
+
+
+async def until(check, timeout: float = 10.0):
+    """Poll an async check until it returns something truthy."""
+    for _ in range(int(timeout / 0.05)):
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError("never happened")
+
+
+def button(message: dict, action: str) -> str:
+    return next(c["custom_id"] for row in message["components"] for c in row["components"] if c["custom_id"].startswith(f"pb:{action}:"))
+
+
+async def test_discuss_opens_one_thread_per_paper_and_answers_in_it_from_the_paper(paperbot, fake_discord, openai_server):
+    bot, guild = paperbot
+    general = channel_id(guild, "general")
+    card = await paper_card(fake_discord, bot, guild, OMG_NET)
+    discuss = button(card, "discuss")
+    token = await fake_discord.click(guild, general, card, discuss)
+    [opened] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+    threads = [c for c in fake_discord.channels.values() if c["type"] == 11]
+    assert len(threads) == 1 and threads[0]["parent_id"] == general and threads[0]["name"].startswith("OMG-Net")
+    thread = threads[0]["id"]
+    assert f"<#{thread}>" in opened["content"] and opened["flags"] & EPHEMERAL
+    again = await fake_discord.click(guild, general, card, discuss)
+    [pointer] = await fake_discord.wait_for(lambda: fake_discord.followups.get(again))
+    assert f"<#{thread}>" in pointer["content"] and len([c for c in fake_discord.channels.values() if c["type"] == 11]) == 1
+
+    openai_server.responder = lambda body: f"It detects mitotic figures in H&E slides [arXiv:{OMG_NET}]. @everyone [arXiv:1706.03762]"
+    [starter] = fake_discord.messages[thread]
+    assert "Discussion of OMG-Net" in starter["content"]
+    await fake_discord.send_message(guild, thread, f"<@{fake_discord.bot_user['id']}> what does it detect?")
+    answer = (await fake_discord.wait_for(lambda: fake_discord.messages[thread][1:]))[0]
+    assert f"[arXiv:{OMG_NET}]" in answer["content"] and "1706.03762" not in answer["content"]
+    assert answer["allowed_mentions"] == NO_PINGS
+    [request] = openai_server.chat_requests()
+    prompt = request.json["messages"][1]["content"]
+    assert "what does it detect?" in prompt and "Mitotic activity" in prompt  # the paper's own text
+    assert "paperbot: 💬 Discussion of OMG-Net" in prompt  # the thread so far
+
+    await fake_discord.send_message(guild, thread, f"<@{fake_discord.bot_user['id']}> and the dataset?")
+    await fake_discord.wait_for(lambda: len(fake_discord.messages[thread]) >= 3)
+    second = openai_server.chat_requests()[1].json["messages"][1]["content"]
+    assert "paperbot: It detects mitotic figures" in second  # the earlier answer is context
+
+
+async def test_reactions_count_once_per_member_and_top_ranks_by_them(paperbot, fake_discord):
+    bot, guild = paperbot
+    general = channel_id(guild, "general")
+    omg, sam = await paper_card(fake_discord, bot, guild, OMG_NET), await paper_card(fake_discord, bot, guild, MEDICAL_SAM)
+    alice, bob = fake_discord.user("alice"), fake_discord.user("bob")
+    await fake_discord.react(guild, general, omg["id"], "👍", alice)
+    await fake_discord.react(guild, general, omg["id"], "👍", alice)  # twice: still one member
+    await fake_discord.react(guild, general, sam["id"], "👍", alice)
+    await fake_discord.react(guild, general, sam["id"], "👍", bob)
+    await fake_discord.react(guild, general, sam["id"], "🔖", bob)
+    await fake_discord.react(guild, general, omg["id"], "🎉", bob)  # means nothing
+
+    async def ranked():
+        top = await votes.top(bot.lib.db, guild["id"])
+        return [(t.paper.arxiv_id, t.votes, t.saves) for t in top] == [(MEDICAL_SAM, 2, 1), (OMG_NET, 1, 0)]
+
+    await until(ranked)
+    token = await fake_discord.send_slash_command(guild, general, "top", [{"name": "days", "type": 4, "value": 7}])
+    [shown] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+    assert shown["content"].index("Medical SAM 2") < shown["content"].index("OMG-Net")
+    assert "👍 2 · 🔖 1" in shown["content"]
+
+    await fake_discord.react(guild, general, sam["id"], "👍", alice, added=False)
+    await fake_discord.react(guild, general, sam["id"], "👍", bob, added=False)
+
+    async def reordered():
+        top = await votes.top(bot.lib.db, guild["id"])
+        return [t.paper.arxiv_id for t in top] == [OMG_NET]
+
+    await until(reordered)
+    saved = await votes.reading_list(bot.lib.db, Member(guild["id"], bob["id"]))
+    assert [s.paper.arxiv_id for s in saved] == [MEDICAL_SAM]  # 🔖 put it on bob's list
+
+
+async def test_read_in_my_language_is_private_and_the_second_reader_gets_it_without_the_llm(paperbot, fake_discord, openai_server):
+    bot, guild = paperbot
+    general = channel_id(guild, "general")
+    openai_server.responder = lambda body: "Eine kurze Zusammenfassung von OMG-Net."
+    alice, bob = fake_discord.user("alice"), fake_discord.user("bob")
+    set_language = [{"name": "language", "type": 1, "options": [string_option("language", "de")]}]
+    token = await fake_discord.send_slash_command(guild, general, "me", set_language, user=alice)
+    [confirmed] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+    assert "German (de)" in confirmed["content"] and confirmed["flags"] & EPHEMERAL
+
+    card = await paper_card(fake_discord, bot, guild, OMG_NET)
+    read = button(card, "read")
+    first = await fake_discord.click(guild, general, card, read, user=alice)
+    [written] = await fake_discord.wait_for(lambda: fake_discord.followups.get(first))
+    assert "Eine kurze Zusammenfassung" in written["content"] and written["flags"] & EPHEMERAL
+    assert fake_discord.callbacks[first]["type"] == 5 and len(openai_server.chat_requests()) == 1
+
+    second = await fake_discord.click(guild, general, card, read, user=bob, locale="de")  # bob's client is German
+    [cached] = await fake_discord.wait_for(lambda: fake_discord.followups.get(second))
+    assert "Eine kurze Zusammenfassung" in cached["content"] and "stored text" in cached["content"]
+    assert cached["flags"] & EPHEMERAL
+    assert len(openai_server.chat_requests()) == 1, "the second member is served from the store"
+
+
+async def test_save_readinglist_and_forget_by_command(paperbot, fake_discord):
+    bot, guild = paperbot
+    general = channel_id(guild, "general")
+    alice = fake_discord.user("alice")
+
+    async def say(name, options=None, user=alice) -> dict:
+        token = await fake_discord.send_slash_command(guild, general, name, options or [], user=user)
+        [reply] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+        return reply
+
+    assert "🔖 Saved" in (await say("save", [string_option("paper", OMG_NET)]))["content"]
+    listed = await say("readinglist")
+    assert "OMG-Net" in listed["content"] and listed["flags"] & EPHEMERAL
+    assert "no paper with arXiv id 9999.99999" in (await say("save", [string_option("paper", "9999.99999")]))["content"]
+    forgotten = await say("me", [{"name": "forget", "type": 1, "options": []}])
+    assert "Forgotten: 1 records" in forgotten["content"]
+    assert "empty" in (await say("readinglist"))["content"]
+
+
+@pytest.fixture
+async def watching_bot(fake_discord, background_db, tmp_path, openai_server):
+    path = tmp_path / "paperbot.db"
+    shutil.copyfile(background_db, path)
+    settings = bot_settings(path, openai_server).model_copy(
+        update={"embeddings": "local", "watch_interval_s": 0.2}
+    )
+    bot, guild, runner = await start(fake_discord, settings)
+    try:
+        yield bot, guild
+    finally:
+        await stop(bot, runner)
+
+
+async def test_a_korean_watch_finds_a_new_english_paper_and_sends_one_dm(watching_bot, fake_discord):
+    bot, guild = watching_bot
+    general = channel_id(guild, "general")
+    alice, bob = fake_discord.user("alice"), fake_discord.user("bob")
+    fake_discord.closed_dms.add(bob["id"])
+    for member in (alice, bob):
+        add = [{"name": "add", "type": 1, "options": [string_option("topic", "단백질 구조 예측")]}]
+        token = await fake_discord.send_slash_command(guild, general, "watch", add, user=member)
+        [ok] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+        assert "Watching “단백질 구조 예측”" in ok["content"]
+
+    report = await ingest_bytes(bot.lib.db, digest("2026-11-20", TODAY, 100), "today.md")
+    assert report.new == 3
+    await embed_pending(bot.lib.db, bot.lib.retriever.embedder)
+    [dm] = await fake_discord.wait_for(lambda: fake_discord.messages_to(alice), timeout=20)
+    assert "Predicting protein structures with deep learning" in dm["content"] and "Reading club" in dm["content"]
+    assert "graph databases" not in dm["content"] and "speech" not in dm["content"].lower()
+
+    async def left_for_the_roundup():
+        return await bot.lib.db.fetchval(
+            "SELECT count(*) FROM watch_matches WHERE user_id = ? AND status = 'roundup'", (bob["id"],)
+        )
+
+    assert await until(left_for_the_roundup) == 1  # bob's DMs are closed
+    await asyncio.sleep(0.5)  # more delivery rounds: nothing is sent twice
+    assert len(fake_discord.messages_to(alice)) == 1 and fake_discord.messages_to(bob) == []
