@@ -16,7 +16,10 @@ from bot.settings import Settings
 from bot.store import Database
 
 # The one way fixtures are shared: each support module's fixtures, for every test, by name.
-pytest_plugins = ["tests.support.openai_server", "tests.support.fake_discord", "tests.support.digest_server"]
+pytest_plugins = [
+    "tests.support.openai_server", "tests.support.fake_discord", "tests.support.digest_server",
+    "tests.support.watch_library",
+]
 SEALED_PREFIXES = ("OPENAI_", "PAPERBOT_", "DISCORD_")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

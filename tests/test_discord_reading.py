@@ -16,9 +16,9 @@ from bot.retrieval.vectors import embed_pending
 from bot.services import votes
 from bot.services.members import Member
 from bot.settings import Settings
-from tests.support.fake_discord import EPHEMERAL, fake_discord  # noqa: F401 - fixture
+from tests.support.fake_discord import EPHEMERAL
 from tests.test_discord import NO_PINGS, Clock, bot_settings, channel_id, string_option
-from tests.test_watches import TODAY, background_db, digest, embedder  # noqa: F401 - fixtures
+from tests.support.watch_library import TODAY, digest
 
 OMG_NET, MEDICAL_SAM = "2407.12773", "2408.00874"
 
@@ -180,9 +180,9 @@ async def test_save_readinglist_and_forget_by_command(paperbot, fake_discord):
 
 
 @pytest.fixture
-async def watching_bot(fake_discord, background_db, tmp_path, openai_server):
+async def watching_bot(fake_discord, watch_library_db, tmp_path, openai_server):
     path = tmp_path / "paperbot.db"
-    shutil.copyfile(background_db, path)
+    shutil.copyfile(watch_library_db, path)
     settings = bot_settings(path, openai_server).model_copy(
         update={"embeddings": "local", "watch_interval_s": 0.2}
     )

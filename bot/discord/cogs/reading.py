@@ -25,21 +25,13 @@ from bot.discord.choices import LANGUAGE_CHOICES, paper_choices
 from bot.discord.replies import reply_for
 from bot.discord.views import PaperButton, paper_buttons
 from bot.llm.client import Caller
+from bot.services import reading_messages as render
 from bot.services import votes, watches
 from bot.services.chunks import fit
 from bot.services.discussion import RECENT_TURNS, Turn, discuss, paper_of_thread, remember_thread, thread_for
 from bot.services.members import Member, forget_member, language_line, member_language, reading_language, set_member_language
 from bot.services.messages import answer_messages
 from bot.services.papers import paper_detail
-from bot.services.reading_messages import (
-    delivery_messages,
-    in_language_messages,
-    paper_line,
-    reading_list_messages,
-    saved_message,
-    top_messages,
-    watch_list_messages,
-)
 from bot.services.translations import read_in_language
 
 log = logging.getLogger(__name__)
@@ -60,7 +52,7 @@ class DirectMessages:
         guild = self.bot.get_guild(int(member.guild_id))
         try:
             channel = await self.bot.create_dm(discord.Object(int(member.user_id)))
-            for message in delivery_messages(delivery, guild.name if guild else None):
+            for message in render.delivery_messages(delivery, guild.name if guild else None):
                 await channel.send(message)
         except discord.Forbidden:
             return False
@@ -128,7 +120,7 @@ class Reading(commands.Cog):
         lang = await reading_language(self.bot.lib.db, str(interaction.user.id), str(interaction.locale))
         caller = Caller("read_in_language", str(interaction.guild_id) if interaction.guild_id else None, str(interaction.user.id))
         result = await read_in_language(self.bot.lib, paper_id, lang, caller=caller)
-        for message in in_language_messages(result):
+        for message in render.in_language_messages(result):
             await interaction.followup.send(message, ephemeral=True)
 
     async def open_discussion(self, interaction: discord.Interaction, paper_id: int) -> None:
@@ -149,7 +141,7 @@ class Reading(commands.Cog):
         )
         await remember_thread(db, str(interaction.guild.id), str(parent.id), paper_id, str(thread.id))
         opening = await thread.send(
-            f"💬 Discussion of {paper_line(paper)}\nAsk about the paper here (mention me if I do not answer). "
+            f"💬 Discussion of {render.paper_line(paper)}\nAsk about the paper here (mention me if I do not answer). "
             "👍 = worth reading, 🔖 = save.",
             view=paper_buttons(paper_id),
         )
@@ -209,14 +201,14 @@ class Reading(commands.Cog):
     @commands.guild_only()
     async def save(self, ctx: commands.Context, *, paper: str) -> None:
         detail, changed = await votes.save(self.bot.lib.db, member_of(ctx), paper)
-        await ctx.send(saved_message(detail, True, changed), ephemeral=True)
+        await ctx.send(render.saved_message(detail, True, changed), ephemeral=True)
 
     @commands.hybrid_command(description="Take a paper off your reading list")
     @app_commands.describe(paper="An arXiv id (any form) or a title")
     @commands.guild_only()
     async def unsave(self, ctx: commands.Context, *, paper: str) -> None:
         detail, changed = await votes.unsave(self.bot.lib.db, member_of(ctx), paper)
-        await ctx.send(saved_message(detail, False, changed), ephemeral=True)
+        await ctx.send(render.saved_message(detail, False, changed), ephemeral=True)
 
     @save.autocomplete("paper")
     @unsave.autocomplete("paper")
@@ -230,7 +222,7 @@ class Reading(commands.Cog):
         whose = member or ctx.author
         saved = await votes.reading_list(self.bot.lib.db, Member(str(ctx.guild.id), str(whose.id)))
         label = "Your" if whose == ctx.author else f"{whose.display_name}'s"
-        for message in reading_list_messages(saved, label):
+        for message in render.reading_list_messages(saved, label):
             await ctx.send(message, ephemeral=True)
 
     @commands.hybrid_command(description="The papers this server voted for (👍) in the last days")
@@ -238,7 +230,7 @@ class Reading(commands.Cog):
     @commands.guild_only()
     async def top(self, ctx: commands.Context, days: commands.Range[int, 1, 366] = 7, *, topic: str | None = None) -> None:
         papers = await votes.top(self.bot.lib.db, str(ctx.guild.id), days=days, topic=topic)
-        for message in top_messages(papers, days, topic):
+        for message in render.top_messages(papers, days, topic):
             await ctx.send(message)
 
     @commands.hybrid_group(fallback="show", description="Your language, or forget everything about you")
@@ -261,7 +253,7 @@ class Reading(commands.Cog):
     @commands.hybrid_group(fallback="list", description="Topics and authors you hear about when new papers arrive")
     @commands.guild_only()
     async def watch(self, ctx: commands.Context) -> None:
-        for message in watch_list_messages(await watches.list_watches(self.bot.lib.db, member_of(ctx))):
+        for message in render.watch_list_messages(await watches.list_watches(self.bot.lib.db, member_of(ctx))):
             await ctx.send(message, ephemeral=True)
 
     @watch.command(name="add", description="Hear about new papers on a topic or by an author (any language)")
