@@ -118,13 +118,26 @@ TWO_STAGE_MIN_VECTORS = 50_000
 PROJECTED_DIM = 64
 RESCORED_ROWS = 4000
 PROJECTION_SAMPLE = 20_000
+# Every vector of the small multilingual model shares a large common part and a few strong
+# directions that say more about a text's language and form than about its subject; they are
+# removed from passages and questions alike (measured on the dev sets: 1 or 2 directions are
+# best, 4 or more remove meaning too; see the README).
+COMMON_DIRECTIONS = 2
+# Rows per facet group used to measure its spread, and how many rows' worth of the library-wide
+# spread each group's own is shrunk toward (a group of 7 Korean summaries says little alone).
+SPREAD_SAMPLE = 5000
+SPREAD_PRIOR_ROWS = 10
+TRANSFORM_BATCH = 50_000
 
 
-def principal_projection(matrix: np.ndarray, dims: int) -> np.ndarray:
-    """The `dims` directions that carry most of the matrix's energy (SVD of a fixed sample):
-    dot products in that subspace rank candidates nearly as the full vectors do."""
+def principal_projection(matrix: np.ndarray, dims: int, center: np.ndarray | None = None) -> np.ndarray:
+    """The `dims` directions that carry most of the matrix's energy (SVD of a fixed sample,
+    less `center` when given): dot products in that subspace rank candidates nearly as the
+    full vectors do."""
     rng = np.random.default_rng(0)
     sample = matrix[rng.choice(len(matrix), min(len(matrix), PROJECTION_SAMPLE), replace=False)]
+    if center is not None:
+        sample = sample - center
     _, _, vt = np.linalg.svd(sample, full_matrices=False)
     return np.ascontiguousarray(vt[:dims].T, dtype=np.float32)
 
@@ -132,16 +145,23 @@ def principal_projection(matrix: np.ndarray, dims: int) -> np.ndarray:
 class VectorIndex:
     """All vectors of one embedder as one normalized matrix, searched by dot product.
 
-    Rows belong to facet groups ("main", "title", "zh", ...). Each group is centered on its
-    mean similarity to the query: the small model rates any text in the question's language
-    as close, so without this a Korean question lands on the few papers with Korean text,
-    whatever they are about. A query's mean similarity to a group is its dot product with the
-    group's mean vector, so centering costs one small product.
+    The small model's vectors share a common part and a few strong directions that carry a
+    text's language more than its subject; both are removed from every row and every query
+    (`transform`), so a question is not pulled toward whatever shares its language.
+
+    Rows belong to facet groups ("main", "title", "zh", ...). Each group's similarities to a
+    query are standardized: its mean similarity is subtracted and the rest divided by its
+    spread. Without the first, a Korean question lands on the few papers with Korean text,
+    whatever they are about; without the second, a group whose similarities spread wider
+    (texts in the question's language) still wins at the top. Both come from small products:
+    the mean similarity is the query's dot product with the group's mean vector, the spread
+    the square root of the query's quadratic form with the group's covariance.
     """
 
     def __init__(self, embedder_name: str, dim: int, ids: np.ndarray, matrix: np.ndarray, facets: list[str]):
-        """Rows are stored group by group, so centering subtracts one number from each
-        contiguous slice instead of gathering an offset for every row."""
+        """Rows are stored group by group, so standardizing subtracts and divides one number
+        per contiguous slice instead of gathering them for every row. `matrix` (normalized
+        rows) is transformed in place."""
         names = sorted(set(facets))
         code_of = {name: code for code, name in enumerate(names)}
         codes = np.fromiter((code_of[f] for f in facets), dtype=np.int32, count=len(facets))
@@ -152,10 +172,20 @@ class VectorIndex:
         self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
         self.embedder_name = embedder_name
         self.dim = dim
+        self.common_mean = self.matrix.mean(axis=0) if len(ids) else np.zeros(dim, np.float32)
+        self.common_directions = (
+            principal_projection(self.matrix, min(COMMON_DIRECTIONS, dim), center=self.common_mean)
+            if len(ids) > COMMON_DIRECTIONS
+            else np.zeros((dim, 0), np.float32)
+        )
+        for start in range(0, len(ids), TRANSFORM_BATCH):  # in slices: no second full-size matrix
+            part = self.matrix[start : start + TRANSFORM_BATCH]
+            part[:] = self.transform(part)
         bounds = np.searchsorted(self.groups, np.arange(len(names) + 1)).tolist()
         self.group_slices = [slice(start, end) for start, end in zip(bounds, bounds[1:])]
         means = [self.matrix[part].mean(axis=0) for part in self.group_slices]
         self.group_means = np.array(means, np.float32).reshape(len(names), dim)
+        self.group_covariances = self._group_covariances()
         self.projection: np.ndarray | None = None
         self.projected: np.ndarray | None = None
         self._row_of: dict[int, int] = {}
@@ -164,6 +194,30 @@ class VectorIndex:
             part = self.group_slices[code]
             for row, pid in enumerate(self.ids[part].tolist(), start=part.start):
                 self._row_of.setdefault(pid, row)
+
+    def _group_covariances(self) -> np.ndarray:
+        """Each group's covariance (from up to SPREAD_SAMPLE rows), shrunk toward the pooled one."""
+        rng = np.random.default_rng(0)
+        own, sizes = [], []
+        for part, mean in zip(self.group_slices, self.group_means):
+            rows = np.arange(part.start, part.stop)
+            if len(rows) > SPREAD_SAMPLE:
+                rows = rng.choice(rows, SPREAD_SAMPLE, replace=False)
+            centered = self.matrix[rows] - mean
+            own.append(centered.T @ centered / max(len(rows), 1))
+            sizes.append(len(rows))
+        if not own:
+            return np.zeros((0, self.dim, self.dim), np.float32)
+        weights = np.array(sizes, np.float32)[:, None, None]
+        own_stack = np.array(own, np.float32)
+        pooled = (own_stack * weights).sum(axis=0) / weights.sum()
+        return ((own_stack * weights + SPREAD_PRIOR_ROWS * pooled) / (weights + SPREAD_PRIOR_ROWS)).astype(np.float32)
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors (one or a matrix of rows) without the common part and directions, normalized."""
+        shifted = np.asarray(vectors, dtype=np.float32) - self.common_mean
+        shifted -= (shifted @ self.common_directions) @ self.common_directions.T
+        return normalize_rows(shifted)
 
     @classmethod
     async def load(cls, db: Database, embedder_name: str, dim: int) -> "VectorIndex":
@@ -212,32 +266,40 @@ class VectorIndex:
     @property
     def nbytes(self) -> int:
         extra = self.projected.nbytes if self.projected is not None else 0
-        return self.matrix.nbytes + self.ids.nbytes + self.groups.nbytes + extra
+        return self.matrix.nbytes + self.ids.nbytes + self.groups.nbytes + self.group_covariances.nbytes + extra
 
-    def _centered(self, scores: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """Scores of all rows, each group shifted by its mean similarity to the query (in place)."""
-        for part, offset in zip(self.group_slices, offsets):
+    def _standardized(self, scores: np.ndarray, offsets: np.ndarray, spreads: np.ndarray) -> np.ndarray:
+        """Scores of all rows, each group's standardized for this query (in place)."""
+        for part, offset, spread in zip(self.group_slices, offsets, spreads):
             scores[part] -= offset
+            scores[part] /= spread
         return scores
 
     def _scored_rows(self, query: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, centered scores) holding at least the `want` best rows."""
+        """(rows, standardized scores) holding at least the `want` best rows."""
         offsets = self.group_means @ query
+        spreads = np.sqrt(np.maximum((self.group_covariances @ query) @ query, 1e-12))
         if self.projected is None or len(self.ids) <= RESCORED_ROWS:
-            return np.arange(len(self.ids)), self._centered(self.matrix @ query, offsets)
-        approximate = self._centered(self.projected @ (query @ self.projection), offsets)
+            return np.arange(len(self.ids)), self._standardized(self.matrix @ query, offsets, spreads)
+        approximate = self._standardized(self.projected @ (query @ self.projection), offsets, spreads)
         keep = max(RESCORED_ROWS, want)
         rows = np.argpartition(approximate, len(approximate) - keep)[-keep:]
-        return rows, self.matrix[rows] @ query - offsets[self.groups[rows]]
+        groups = self.groups[rows]
+        return rows, (self.matrix[rows] @ query - offsets[groups]) / spreads[groups]
 
     def search(self, query: np.ndarray, k: int, exclude: set[int] = frozenset()) -> list[tuple[int, float]]:
-        """The k papers whose best facet is nearest to the query: (paper_id, centered cosine)."""
-        if not len(self.ids):
-            return []
+        """The k papers whose best facet is nearest to the query (an embedder's vector):
+        (paper_id, standardized similarity)."""
         if query.shape != (self.dim,):
             raise ValueError(f"query has dimension {query.shape}, the index {self.dim}")
+        return self._search(self.transform(query), k, exclude)
+
+    def _search(self, query: np.ndarray, k: int, exclude: set[int]) -> list[tuple[int, float]]:
+        """`search` for a query already transformed like the rows."""
+        if not len(self.ids):
+            return []
         want = min(len(self.ids), (k + len(exclude)) * 4)  # a paper has up to a few facets
-        rows, scores = self._scored_rows(query.astype(np.float32), want)
+        rows, scores = self._scored_rows(query, want)
         top = np.argpartition(scores, len(scores) - want)[-want:]
         top = top[np.argsort(-scores[top])]
         hits: dict[int, float] = {}
@@ -248,10 +310,10 @@ class VectorIndex:
         return list(hits.items())[:k]
 
     def vector_of(self, paper_id: int) -> np.ndarray | None:
-        """The paper's "main" facet, or its first other one."""
+        """The paper's "main" facet, or its first other one, as transformed in the index."""
         row = self._row_of.get(paper_id)
         return None if row is None else self.matrix[row]
 
     def similar(self, paper_id: int, k: int) -> list[tuple[int, float]]:
         vector = self.vector_of(paper_id)
-        return [] if vector is None else self.search(vector, k, exclude={paper_id})
+        return [] if vector is None else self._search(vector, k, exclude={paper_id})
