@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.corpus.ingest import ingest_many  # noqa: E402
+from bot.services.ingest import ingest_many  # noqa: E402
 from bot.store.keyword_index import index_text  # noqa: E402
 from bot.retrieval.search import Retriever, search  # noqa: E402
 from bot.store import Database  # noqa: E402

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.corpus.ingest import ingest_paths  # noqa: E402
+from bot.services.ingest import ingest_paths  # noqa: E402
 from bot.retrieval.embedders import LocalE5Embedder  # noqa: E402
 from bot.retrieval.search import MODES, Retriever  # noqa: E402
 from bot.retrieval.vectors import embed_pending  # noqa: E402

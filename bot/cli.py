@@ -25,22 +25,20 @@ from rich.text import Text
 
 from bot.cli_reading import add_commands as add_reading_commands
 from bot.console import PaperConsole
-from bot.corpus.ingest import FileReport, digest_files, ingest_paths
 from bot.discord.bot import run_bot
-from bot.errors import PaperbotError
+from bot.errors import ConfigurationError, PaperbotError
 from bot.llm.errors import LLMError
-from bot.llm.ledger import usage_report
 from bot.retrieval.search import MODES
-from bot.retrieval.vectors import count_missing, embed_pending
+from bot.retrieval.vectors import count_missing
 from bot.services import qa
+from bot.services.ingest import FileReport, embed_new, ingest
 from bot.services.library import Library
-from bot.services.papers import library_stats, paper_detail, resolve_paper
+from bot.services.papers import library_overview, paper_detail, resolve_paper
 from bot.services.roundup import ROUNDUP_LIMIT, build_roundup
 from bot.services.search import RELATED_LIMIT, SEARCH_LIMIT, search_papers, similar_papers
-from bot.services.sources import add_source, fetch_all, list_sources, remove_source
+from bot.services.sources import add_source, fetch_sources, list_sources, remove_source
 from bot.services.summaries import STYLES, summarize
 from bot.settings import Settings, load_settings
-from bot.store import Database
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -66,32 +64,61 @@ def _report_line(report: FileReport) -> str:
     )
 
 
-def _progress(quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=quiet,
-    )
+EMBED_REPORT_EVERY = 200  # texts between two progress lines when stderr is not a terminal
 
 
-async def ingest_with_progress(db: Database, paths: list[Path], as_json: bool) -> list[FileReport]:
-    files = digest_files(p for p in paths if p.exists())
-    with _progress(as_json) as progress:
-        task = progress.add_task("ingesting", total=len(files))
+class EmbedProgress:
+    """Where embedding is: a bar on a terminal, else one line per EMBED_REPORT_EVERY texts
+    (a log file or a pipe shows that long work is moving too)."""
 
-        def done(report: FileReport) -> None:
-            progress.update(task, description=f"ingested {report.name}")
-            progress.advance(task)
-            if not as_json:
-                progress.console.print(_report_line(report), highlight=False)
-                for problem in report.problems:
-                    progress.console.print(f"    [yellow]line {problem.line}[/]: {problem.message}")
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar = Progress(
+            TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal,
+        )
+        self.task = self.bar.add_task(label, total=None)
+        self.reported = 0
 
-        return await ingest_paths(db, paths, on_file=done)
+    def __call__(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+        if not err.is_terminal and total and (done - self.reported >= EMBED_REPORT_EVERY or done == total > self.reported):
+            err.print(f"{self.label}: {done}/{total} texts", highlight=False)
+            self.reported = done
+
+    def __enter__(self) -> "EmbedProgress":
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.bar.stop()
+
+
+def _print_report(report: FileReport, *, details: bool) -> None:
+    err.print(_report_line(report), highlight=False)
+    for problem in report.problems if details else ():
+        err.print(f"    [yellow]line {problem.line}[/]: {problem.message}", highlight=False)
+
+
+def _embedder_label(lib: Library) -> str:
+    embedder = lib.retriever.embedder
+    return f"embedding with {embedder.name}" if embedder else "embedding"
+
+
+def _report_embedded(count: int) -> None:
+    if count:
+        err.print(f"Embedded {count} texts (titles, abstracts, summaries) for search by meaning.")
+
+
+async def ingest_and_report(lib: Library, paths: list[Path], *, embed: bool, as_json: bool) -> list[FileReport]:
+    """One line per file as it is read (warnings listed unless the report goes out as JSON),
+    then the embedding's progress."""
+    with EmbedProgress(_embedder_label(lib)) as progress:
+        reports, embedded = await ingest(
+            lib, paths, embed=embed, on_file=lambda r: _print_report(r, details=not as_json), on_embed=progress
+        )
+    _report_embedded(embedded)
+    return reports
 
 
 def _report_json(report: FileReport) -> dict:
@@ -110,38 +137,19 @@ def _report_json(report: FileReport) -> dict:
 
 
 async def cmd_ingest(args, lib: Library) -> int:
-    reports = await ingest_with_progress(lib.db, args.paths, args.json)
+    reports = await ingest_and_report(lib, args.paths, embed=not args.no_embed, as_json=args.json)
     if args.json:
         print_json([_report_json(r) for r in reports])
     if not reports:
         raise PaperbotError("no digest files found in " + ", ".join(map(str, args.paths)))
-    readable = [r for r in reports if not r.error]
-    if readable and not args.no_embed:
-        await embed_with_progress(lib, quiet=args.json)
     return 1 if any(r.error for r in reports) else 0  # a folder with one bad file is a failure too
-
-
-async def embed_with_progress(lib: Library, *, quiet: bool = False, rebuild: bool = False) -> int:
-    """Embed new and changed papers (all of them with `rebuild`), with a progress bar."""
-    embedder = lib.retriever.embedder
-    if embedder is None:
-        return 0
-    if rebuild:
-        await lib.db.execute("DELETE FROM paper_vectors WHERE embedder = ?", (embedder.name,))
-    with _progress(quiet) as progress:
-        task = progress.add_task(f"embedding with {embedder.name}", total=None)
-        done = await embed_pending(
-            lib.db, embedder, progress=lambda n, total: progress.update(task, completed=n, total=total)
-        )
-    if done and not quiet:
-        err.print(f"Embedded {done} texts (titles, abstracts, summaries) for search by meaning.")
-    return done
 
 
 async def cmd_embed(args, lib: Library) -> int:
     if lib.retriever.embedder is None:
-        raise PaperbotError("search by meaning is off (PAPERBOT_EMBEDDINGS=off); set it to local or openai")
-    await embed_with_progress(lib, rebuild=args.rebuild)
+        raise ConfigurationError("search by meaning is off (PAPERBOT_EMBEDDINGS=off); set it to local or openai")
+    with EmbedProgress(_embedder_label(lib)) as progress:
+        _report_embedded(await embed_new(lib, rebuild=args.rebuild, progress=progress))
     missing = await count_missing(lib.db, lib.retriever.embedder.name)
     out.print(f"{missing} papers without a vector." if missing else "Every paper has its vector.")
     return 0
@@ -204,11 +212,7 @@ async def cmd_show(args, lib: Library) -> int:
 
 
 async def cmd_stats(args, lib: Library) -> int:
-    stats = await library_stats(lib.db)
-    embedder = lib.retriever.embedder
-    stats["embedder"] = embedder.name if embedder else None
-    stats["papers_without_vectors"] = await count_missing(lib.db, embedder.name) if embedder else None
-    stats["llm_usage"] = await usage_report(lib.db)
+    stats = await library_overview(lib)
     if args.json:
         print_json(stats)
         return 0
@@ -222,6 +226,13 @@ async def cmd_stats(args, lib: Library) -> int:
     if stats["embedder"]:
         table.add_row("papers without vectors", str(stats["papers_without_vectors"]))
     out.print(table)
+    if stats["digest_files"]:
+        digests = Table(title="digests")
+        for column in ("file", "format", "date", "papers", "with a summary"):
+            digests.add_column(column, justify="right" if column in ("papers", "with a summary") else "left")
+        for d in stats["digest_files"]:
+            digests.add_row(d["name"], d["format"], d["date"] or "undated", str(d["papers"]), str(d["papers_with_summary"]))
+        out.print(digests)
     _print_usage(stats["llm_usage"])
     return 0
 
@@ -313,7 +324,6 @@ async def cmd_roundup(args, lib: Library) -> int:
 
 
 async def cmd_sources(args, lib: Library) -> int:
-    settings = lib.settings
     if args.action == "add":
         source = await add_source(lib.db, args.location)
         result = source.to_json()
@@ -323,11 +333,9 @@ async def cmd_sources(args, lib: Library) -> int:
         result = source.to_json()
         message = f"Removed source {source.id}: {source.location}."
     elif args.action == "fetch":
-        results = await fetch_all(lib.db, timeout_s=settings.sources_timeout_s, max_bytes=settings.sources_max_bytes)
+        results = await fetch_sources(lib)
         result = [{"location": r.location, "ok": r.ok, "report": r.report} for r in results]
         message = "\n".join(("✓ " if r.ok else "✗ ") + str(r) for r in results) or "No sources: add one with `paperbot sources add URL|FOLDER`."
-        if any(r.ok for r in results):
-            await embed_with_progress(lib, quiet=args.json)
     else:
         sources = await list_sources(lib.db)
         result = [source.to_json() for source in sources]
@@ -356,8 +364,7 @@ async def cmd_start(args, lib: Library) -> int:
     corpus = lib.settings.default_corpus_dir
     if corpus.is_dir():
         out.print(f"Ingesting the digests in {corpus} ...")
-        await ingest_with_progress(lib.db, [corpus], as_json=False)
-        await embed_with_progress(lib)
+        await ingest_and_report(lib, [corpus], embed=True, as_json=False)
     else:
         out.print(f"[dim]No corpus folder at {corpus}; set PAPERBOT_CORPUS_DIR or run `paperbot ingest PATH`.[/]")
     args.json = False

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.corpus.ingest import ingest_paths
+from bot.services.ingest import ingest_paths
 from bot.settings import Settings
 from bot.store import Database
 

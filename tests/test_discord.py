@@ -15,7 +15,7 @@ import aiohttp
 import discord
 import pytest
 
-from bot.corpus.ingest import ingest_bytes
+from bot.services.ingest import ingest_bytes
 from bot.discord.bot import PaperBot, run_bot, serve
 from bot.services.guilds import update_settings
 from bot.discord.cogs.questions import EDIT_INTERVAL_S

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bot.corpus.ingest import ingest_bytes, ingest_paths
+from bot.services.ingest import ingest_bytes, ingest_paths
 from tests.conftest import corpus_file
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from bot.corpus.ingest import ingest_bytes
+from bot.services.ingest import ingest_bytes
 from bot.llm.errors import LLMNotConfigured
 from bot.llm.tokens import encoding_for
 from bot.services import qa

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.corpus.ingest import ingest_bytes, ingest_paths
+from bot.services.ingest import ingest_bytes, ingest_paths
 from bot.retrieval.cache import LibraryCache
 from bot.retrieval.lexical import build_match_query
 from bot.store.keyword_index import index_text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.corpus.ingest import ingest_bytes
+from bot.services.ingest import ingest_bytes
 from bot.llm.embeddings import OpenAIEmbedder
 from bot.llm.errors import LLMError
 from bot.retrieval.embedders import LocalE5Embedder

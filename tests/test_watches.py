@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.corpus.ingest import ingest_bytes
+from bot.services.ingest import ingest_bytes
 from bot.retrieval.vectors import embed_pending
 from bot.services import watches
 from bot.services.library import Library

@@ -8,32 +8,15 @@ from discord import app_commands
 
 from bot.services.chunks import fit
 from bot.services.language import COMMON_LANGUAGES, LANGUAGE_ALIASES, LANGUAGE_NAMES
+from bot.services.papers import papers_starting_with
 
 MAX_CHOICES = 25  # Discord's limit
 
 
 async def paper_choices(bot, current: str) -> list[app_commands.Choice[str]]:
     """Papers matching what the member has typed so far (an id prefix or part of a title)."""
-    db = bot.lib.db
-    current = current.strip()
-    if not current:
-        rows = await db.fetchall(
-            "SELECT arxiv_id, title_hash, title FROM papers ORDER BY published DESC, id DESC LIMIT ?",
-            (MAX_CHOICES,),
-        )
-    else:
-        rows = await db.fetchall(
-            "SELECT arxiv_id, title_hash, title FROM papers WHERE arxiv_id LIKE ? || '%' "
-            "OR title LIKE '%' || ? || '%' ORDER BY arxiv_id LIKE ? || '%' DESC, published DESC LIMIT ?",
-            (current, current, current, MAX_CHOICES),
-        )
-    return [
-        app_commands.Choice(
-            name=fit(f"{row['arxiv_id'] or 'no id'} · {row['title']}", 100),
-            value=row["arxiv_id"] or f"t-{row['title_hash']}",
-        )
-        for row in rows
-    ]
+    matches = await papers_starting_with(bot.lib.db, current, MAX_CHOICES)
+    return [app_commands.Choice(name=fit(label, 100), value=key) for key, label in matches]
 
 
 # Slash commands offer languages as a fixed list (Discord allows 25 choices): one entry per

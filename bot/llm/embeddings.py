@@ -13,10 +13,9 @@ import numpy as np
 import openai
 
 from bot.llm.client import PLACEHOLDER_KEY
-from bot.llm.errors import ContextTooLong, LLMError
+from bot.llm.errors import ContextTooLong, EmbeddingsNotConfigured, LLMError
 from bot.llm.retry import with_retries
 from bot.llm.tokens import count_tokens, truncate_to_tokens
-from bot.retrieval.embedders import EmbeddingsNotConfigured, normalize_rows
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +27,10 @@ TOKEN_COUNTING_MODEL = "text-embedding-3-small"  # cl100k: a fair estimate for o
 
 
 class OpenAIEmbedder:
-    """Vectors from an OpenAI-compatible endpoint; the dimension is learned from the first reply."""
+    """Vectors from an OpenAI-compatible endpoint; the dimension is learned from the first reply.
+
+    It implements retrieval's `Embedder` interface without importing it (the two layers stay
+    independent); `bot/services/library.py` chooses it when PAPERBOT_EMBEDDINGS=openai."""
 
     def __init__(self, api: openai.AsyncOpenAI, model: str, *, attempts: int = 4, deadline_s: float = 120.0):
         self.api = api
@@ -72,7 +74,9 @@ class OpenAIEmbedder:
             vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
             if len(vectors) != len(texts):
                 raise LLMError(f"the embeddings endpoint {self._endpoint} returned {len(vectors)} vectors for {len(texts)} texts")
-            matrix = normalize_rows(np.asarray(vectors, dtype=np.float32))
+            matrix = np.asarray(vectors, dtype=np.float32)
+            # unit rows, as every embedder gives: search scores are plain dot products
+            matrix /= np.maximum(np.linalg.norm(matrix, axis=-1, keepdims=True), 1e-12)
             self.dim = matrix.shape[1]
             return matrix
         raise LLMError(f"the embeddings endpoint {self._endpoint} refuses even short inputs as too long")

@@ -25,3 +25,7 @@ class BudgetExceeded(LLMError):
 
 class ContextTooLong(LLMError):
     """A request would not fit the model's context window; callers pack context to avoid it."""
+
+
+class EmbeddingsNotConfigured(ConfigurationError):
+    """PAPERBOT_EMBEDDINGS=openai without an endpoint or key: says how to configure it."""

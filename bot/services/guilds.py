@@ -142,3 +142,14 @@ async def scheduled_guilds(db: Database) -> list[GuildSettings]:
         "SELECT guild_id FROM guild_settings WHERE enabled = 1 AND channel_id IS NOT NULL ORDER BY guild_id"
     )
     return [await get_settings(db, row[0]) for row in rows]
+
+
+async def usage_today(db: Database, guild_id: str) -> list[dict]:
+    """This server's LLM calls today (UTC), per feature: calls, tokens and estimated cost."""
+    rows = await db.fetchall(
+        "SELECT feature, count(*) AS calls, sum(prompt_tokens + completion_tokens) AS tokens, "
+        "round(sum(cost_usd), 4) AS cost FROM llm_calls WHERE guild_id = ? "
+        "AND day = strftime('%Y-%m-%d', 'now') GROUP BY feature ORDER BY feature",
+        (guild_id,),
+    )
+    return [dict(row) for row in rows]

@@ -10,12 +10,24 @@ import asyncio
 from dataclasses import dataclass
 
 from bot.llm.client import LLMClient
+from bot.llm.embeddings import OpenAIEmbedder
 from bot.llm.errors import LLMNotConfigured
 from bot.llm.tokens import encoding_for
-from bot.retrieval.embedders import make_embedder
+from bot.retrieval.embedders import Embedder, LocalE5Embedder
 from bot.retrieval.search import Retriever
 from bot.settings import Settings
 from bot.store import Database
+
+
+def make_embedder(settings: Settings) -> Embedder | None:
+    """The embedder PAPERBOT_EMBEDDINGS asks for, or None when search by meaning is off.
+    Chosen here, where the application is assembled, so retrieval and the LLM layer need not
+    know each other."""
+    if settings.embeddings == "off":
+        return None
+    if settings.embeddings == "openai":
+        return OpenAIEmbedder.from_settings(settings)
+    return LocalE5Embedder()
 
 
 @dataclass

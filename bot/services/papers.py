@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field
 from rapidfuzz import fuzz, process, utils
 
 from bot.corpus.text import paper_key, parse_arxiv_id_exact, title_hash
+from bot.llm.ledger import usage_report
+from bot.retrieval.vectors import count_missing
+from bot.services.library import Library
 from bot.store import Database
 
 # How alike a title must be (rapidfuzz WRatio, 0-100) to be taken as the paper meant.
@@ -93,6 +96,23 @@ async def resolve_paper(db: Database, ref: str) -> int:
     return best[2]
 
 
+async def papers_starting_with(db: Database, typed: str, limit: int) -> list[tuple[str, str]]:
+    """(key, "id · title") of papers whose arXiv id starts with, or whose title contains, what
+    a reader has typed so far (the newest papers when nothing is typed yet): for autocomplete."""
+    typed = typed.strip()
+    if not typed:
+        rows = await db.fetchall(
+            "SELECT arxiv_id, title_hash, title FROM papers ORDER BY published DESC, id DESC LIMIT ?", (limit,)
+        )
+    else:
+        rows = await db.fetchall(
+            "SELECT arxiv_id, title_hash, title FROM papers WHERE arxiv_id LIKE ? || '%' "
+            "OR title LIKE '%' || ? || '%' ORDER BY arxiv_id LIKE ? || '%' DESC, published DESC LIMIT ?",
+            (typed, typed, typed, limit),
+        )
+    return [(paper_key(row["arxiv_id"], row["title_hash"]), f"{row['arxiv_id'] or 'no id'} · {row['title']}") for row in rows]
+
+
 async def paper_detail(db: Database, paper_id: int) -> PaperDetail:
     details = await paper_details(db, [paper_id])
     if not details:
@@ -156,6 +176,16 @@ async def paper_details(db: Database, paper_ids: list[int]) -> list[PaperDetail]
     ]
 
 
+async def library_overview(library: Library) -> dict:
+    """`paperbot stats`: the library's counts, the vectors missing and the LLM's usage."""
+    stats = await library_stats(library.db)
+    embedder = library.retriever.embedder
+    stats["embedder"] = embedder.name if embedder else None
+    stats["papers_without_vectors"] = await count_missing(library.db, embedder.name) if embedder else None
+    stats["llm_usage"] = await usage_report(library.db)
+    return stats
+
+
 async def library_stats(db: Database) -> dict:
     """Counts for `paperbot stats`: what is in the library."""
     count = lambda sql: db.fetchval(sql, default=0)  # noqa: E731 - a local shorthand
@@ -167,10 +197,14 @@ async def library_stats(db: Database) -> dict:
         r[0]: r[1]
         for r in await db.fetchall("SELECT kind, count(*) FROM summaries GROUP BY kind ORDER BY 2 DESC")
     }
+    # per digest, how many of its papers came with a summary from it: a digest whose summaries
+    # were all lost shows 0 here
     digests = [
-        {"name": r[0], "format": r[1], "date": r[2], "papers": r[3], "ingested_at": r[4]}
+        {"name": r[0], "format": r[1], "date": r[2], "papers": r[3], "papers_with_summary": r[4], "ingested_at": r[5]}
         for r in await db.fetchall(
-            "SELECT name, format, digest_date, paper_count, ingested_at FROM digests ORDER BY id"
+            "SELECT name, format, digest_date, paper_count, "
+            "(SELECT count(DISTINCT paper_id) FROM summaries WHERE summaries.digest_id = digests.id), "
+            "ingested_at FROM digests ORDER BY id"
         )
     ]
     return {

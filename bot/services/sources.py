@@ -18,7 +18,8 @@ from urllib.parse import unquote, urlparse
 
 import aiohttp
 
-from bot.corpus.ingest import FileReport, digest_files, ingest_bytes, ingest_file
+from bot.services.ingest import FileReport, digest_files, embed_new, ingest_bytes, ingest_file
+from bot.services.library import Library
 from bot.store import Database
 
 log = logging.getLogger(__name__)
@@ -281,3 +282,15 @@ async def fetch_all(
     finally:
         if own_session:
             await session.close()
+
+
+async def fetch_sources(library: Library, *, session: aiohttp.ClientSession | None = None) -> list[SourceResult]:
+    """What the bot runs hourly and `paperbot sources fetch` runs once: every source fetched and
+    ingested, then the new texts embedded, so search by meaning finds fetched papers at once."""
+    settings = library.settings
+    results = await fetch_all(
+        library.db, session=session, timeout_s=settings.sources_timeout_s, max_bytes=settings.sources_max_bytes
+    )
+    if any(result.ok for result in results):
+        await embed_new(library)
+    return results

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.corpus.ingest import ingest_bytes
 from bot.discord.choices import LANGUAGE_CHOICES, timezone_choices
 from bot.llm.ledger import tokens_spent_today
-from bot.retrieval.vectors import embed_pending
-from bot.services.guilds import get_settings, update_settings
+from bot.services.guilds import get_settings, update_settings, usage_today
+from bot.services.ingest import ingest_upload
 from bot.services.language import language_name
 from bot.services.scheduler import last_run, ran_on
 
@@ -31,7 +29,6 @@ def describe_run(run: dict | None) -> str:
 class Admin(commands.Cog):
     def __init__(self, bot):
         self.bot = bot
-        self._embedding: asyncio.Task | None = None
 
     @commands.hybrid_group(name="config", description="paperbot's settings for this server", fallback="show")
     @commands.guild_only()
@@ -112,7 +109,7 @@ class Admin(commands.Cog):
             await ctx.send(f"{digest.filename} is {digest.size:,} bytes; the limit is {limit:,}.", ephemeral=True)
             return
         await ctx.defer()
-        report = await ingest_bytes(self.bot.lib.db, await digest.read(), digest.filename)
+        report = await ingest_upload(self.bot.lib, await digest.read(), digest.filename)
         if report.error:
             await ctx.send(f"{digest.filename}: {report.error}")
             return
@@ -124,19 +121,6 @@ class Admin(commands.Cog):
             f"{digest.filename} ({report.format}, {report.digest_date or 'undated'}): {report.new} new papers, "
             f"{report.updated} updated, {report.summaries_added} summaries added{warnings}."
         )
-        self._embed_in_background()
-
-    def _embed_in_background(self) -> None:
-        """New papers become searchable by meaning without holding up the reply."""
-        embedder = self.bot.lib.retriever.embedder
-        if embedder is None or (self._embedding and not self._embedding.done()):
-            return
-        self._embedding = asyncio.create_task(embed_pending(self.bot.lib.db, embedder))
-
-    async def cog_unload(self) -> None:
-        if self._embedding:  # papers left unembedded are embedded next time
-            self._embedding.cancel()
-            await asyncio.gather(self._embedding, return_exceptions=True)
 
     @commands.hybrid_command(description="LLM tokens this server used today, and its budget")
     @commands.guild_only()
@@ -147,12 +131,7 @@ class Admin(commands.Cog):
         guild_id = str(ctx.guild.id)
         spent = await tokens_spent_today(db, guild_id)
         budget = self.bot.settings.guild_daily_token_budget
-        rows = await db.fetchall(
-            "SELECT feature, count(*) AS calls, sum(prompt_tokens + completion_tokens) AS tokens, "
-            "round(sum(cost_usd), 4) AS cost FROM llm_calls WHERE guild_id = ? "
-            "AND day = strftime('%Y-%m-%d', 'now') GROUP BY feature ORDER BY feature",
-            (guild_id,),
-        )
+        rows = await usage_today(db, guild_id)
         lines = [f"**LLM usage today (UTC)**: {spent:,} tokens" + (f" of {budget:,}" if budget else " (no budget set)")]
         lines += [f"{row['feature']}: {row['calls']} calls, {row['tokens']:,} tokens, ~${row['cost']}" for row in rows]
         await ctx.send("\n".join(lines), ephemeral=True)

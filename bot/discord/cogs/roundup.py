@@ -19,7 +19,7 @@ from bot.services.guilds import get_settings
 from bot.discord.posting import DiscordPoster
 from bot.services.roundup import ROUNDUP_LIMIT, build_roundup
 from bot.services.scheduler import RoundupScheduler
-from bot.services.sources import fetch_all
+from bot.services.sources import fetch_sources
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,7 @@ class Roundup(commands.Cog):
 
     async def fetch_sources(self) -> None:
         async with self._fetch_lock:
-            settings = self.bot.settings
-            results = await fetch_all(
-                self.bot.lib.db, timeout_s=settings.sources_timeout_s, max_bytes=settings.sources_max_bytes
-            )
-            for result in results:
+            for result in await fetch_sources(self.bot.lib):
                 log.info("digest source: %s", result)
 
     async def _fetch_periodically(self) -> None:

@@ -1,4 +1,7 @@
-"""Ingestion: read digests (bot/corpus/reading.py), write their papers (bot/store/paper_writes.py).
+"""Ingestion, the one path for every caller (the CLI, /ingest, the digest sources): read
+digests (bot/corpus/reading.py), write their papers (bot/store/paper_writes.py), then embed the
+new texts so that search by meaning finds them at once (`ingest`, `ingest_upload`, `embed_new`).
+The functions taking a `Database` only store; those taking a `Library` store and embed.
 
 A paper is one row however many digests mention it. Identity is the arXiv id without version;
 a paper known only by its title is matched by its title hash, and takes the arXiv id when the
@@ -14,8 +17,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bot.corpus.reading import FileReport, PreparedDigest, prepare_digest
+from bot.retrieval.vectors import embed_pending
+from bot.services.library import Library
 from bot.store import Database
 from bot.store.paper_writes import write_papers
+
+EmbedProgress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
 
 
 async def _already_ingested(db: Database, data: bytes, name: str) -> FileReport | None:
@@ -130,3 +137,36 @@ async def ingest_paths(
             on_file(report)
     files = digest_files(p for p in paths if p.exists())
     return missing + await ingest_many(db, ((f.name, str(f), lambda f=f: _read(f)) for f in files), on_file)
+
+
+async def embed_new(library: Library, *, rebuild: bool = False, progress: EmbedProgress | None = None) -> int:
+    """Embed the texts that have no vector yet, or a stale one (every text with `rebuild`,
+    each old vector kept until its new one replaces it); returns how many were embedded.
+    Nothing to do when search by meaning is off."""
+    embedder = library.retriever.embedder
+    if embedder is None:
+        return 0
+    return await embed_pending(library.db, embedder, rebuild=rebuild, progress=progress)
+
+
+async def ingest(
+    library: Library,
+    paths: Iterable[Path],
+    *,
+    embed: bool = True,
+    on_file: Callable[[FileReport], None] | None = None,
+    on_embed: EmbedProgress | None = None,
+) -> tuple[list[FileReport], int]:
+    """Ingest files and folders of digests, then embed what they added: (reports, texts embedded)."""
+    reports = await ingest_paths(library.db, paths, on_file)
+    stored = any(not r.error and not r.already_ingested for r in reports)
+    embedded = await embed_new(library, progress=on_embed) if embed and stored else 0
+    return reports, embedded
+
+
+async def ingest_upload(library: Library, data: bytes, name: str, path: str | None = None) -> FileReport:
+    """One digest received as bytes (an upload, a download): stored, then its new texts embedded."""
+    report = await ingest_bytes(library.db, data, name, path)
+    if not report.error and not report.already_ingested:
+        await embed_new(library)
+    return report
