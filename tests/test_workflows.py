@@ -68,9 +68,15 @@ async def test_papers_fetched_from_a_source_are_searchable_by_meaning(library, t
     assert embedding_requests(openai_server)
 
 
-async def test_an_uploaded_digest_is_stored_and_embedded(library):
-    report = await ingest_upload(library, TWO_PAPERS.encode(), "two.md")
+async def test_an_uploaded_digest_is_stored_and_embedded_after_the_reply(library):
+    missing_at_reply = []
+
+    async def reply(report) -> None:  # what /ingest posts, before the embedding
+        missing_at_reply.append(await count_missing(library.db, library.retriever.embedder.name))
+
+    report = await ingest_upload(library, TWO_PAPERS.encode(), "two.md", on_stored=reply)
     assert report.error is None and report.new == 2
+    assert missing_at_reply == [2]
     assert await count_missing(library.db, library.retriever.embedder.name) == 0
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from bot.corpus.reading import FileReport, PreparedDigest, prepare_digest
@@ -164,9 +164,20 @@ async def ingest(
     return reports, embedded
 
 
-async def ingest_upload(library: Library, data: bytes, name: str, path: str | None = None) -> FileReport:
-    """One digest received as bytes (an upload, a download): stored, then its new texts embedded."""
+async def ingest_upload(
+    library: Library,
+    data: bytes,
+    name: str,
+    path: str | None = None,
+    *,
+    on_stored: Callable[[FileReport], Awaitable[None]] | None = None,
+) -> FileReport:
+    """One digest received as bytes (an upload, a download): stored, then its new texts
+    embedded. `on_stored` hears the report as soon as the papers are stored, so a reply need
+    not wait for the embedding (minutes for a large digest on a small CPU)."""
     report = await ingest_bytes(library.db, data, name, path)
+    if on_stored is not None:
+        await on_stored(report)
     if not report.error and not report.already_ingested:
         await embed_new(library)
     return report

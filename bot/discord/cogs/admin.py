@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.discord.choices import LANGUAGE_CHOICES, timezone_choices
 from bot.llm.ledger import tokens_spent_today
 from bot.services.guilds import get_settings, update_settings, usage_today
-from bot.services.ingest import ingest_upload
+from bot.services.ingest import FileReport, ingest_upload
 from bot.services.language import language_name
 from bot.services.scheduler import last_run, ran_on
 
@@ -24,6 +24,18 @@ def describe_run(run: dict | None) -> str:
     outcome = {"done": "posted", "empty": "no new papers", "failed": "FAILED", "sending": "interrupted"}[run["status"]]
     text = f"{run['local_date']}: {outcome}"
     return text + (f" ({run['error']})" if run.get("error") else "")
+
+
+def ingest_reply(filename: str, report: FileReport) -> str:
+    if report.error:
+        return f"{filename}: {report.error}"
+    if report.already_ingested:
+        return f"{filename} was already ingested; nothing changed."
+    warnings = f" · {len(report.problems)} entries skipped (line {report.problems[0].line}: {report.problems[0].message})" if report.problems else ""
+    return (
+        f"{filename} ({report.format}, {report.digest_date or 'undated'}): {report.new} new papers, "
+        f"{report.updated} updated, {report.summaries_added} summaries added{warnings}."
+    )
 
 
 class Admin(commands.Cog):
@@ -109,18 +121,11 @@ class Admin(commands.Cog):
             await ctx.send(f"{digest.filename} is {digest.size:,} bytes; the limit is {limit:,}.", ephemeral=True)
             return
         await ctx.defer()
-        report = await ingest_upload(self.bot.lib, await digest.read(), digest.filename)
-        if report.error:
-            await ctx.send(f"{digest.filename}: {report.error}")
-            return
-        if report.already_ingested:
-            await ctx.send(f"{digest.filename} was already ingested; nothing changed.")
-            return
-        warnings = f" · {len(report.problems)} entries skipped (line {report.problems[0].line}: {report.problems[0].message})" if report.problems else ""
-        await ctx.send(
-            f"{digest.filename} ({report.format}, {report.digest_date or 'undated'}): {report.new} new papers, "
-            f"{report.updated} updated, {report.summaries_added} summaries added{warnings}."
-        )
+
+        async def reply(report: FileReport) -> None:  # sent once stored; embedding goes on after
+            await ctx.send(ingest_reply(digest.filename, report))
+
+        await ingest_upload(self.bot.lib, await digest.read(), digest.filename, on_stored=reply)
 
     @commands.hybrid_command(description="LLM tokens this server used today, and its budget")
     @commands.guild_only()
