@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.corpus.ingest import ingest_bytes
+from bot.services.ingest import ingest_bytes
 from bot.discord.bot import PaperBot
 from bot.retrieval.vectors import embed_pending
 from bot.services import votes

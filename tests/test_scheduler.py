@@ -11,7 +11,7 @@ import pytest
 
 from bot.services.guilds import SettingError, get_settings, update_settings
 from bot.services.library import Library
-from bot.corpus.ingest import ingest_bytes
+from bot.services.ingest import ingest_bytes
 from bot.services.scheduler import (
     EMPTY_DAY_NOTE,
     LEASE_S,

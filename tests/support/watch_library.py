@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from bot.corpus.ingest import ingest_bytes
+from bot.services.ingest import ingest_bytes
 from bot.retrieval.embedders import LocalE5Embedder
 from bot.retrieval.vectors import embed_pending
 from bot.store import Database
