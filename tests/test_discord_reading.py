@@ -14,6 +14,7 @@ from bot.services.ingest import ingest_bytes
 from bot.discord.bot import PaperBot
 from bot.retrieval.vectors import embed_pending
 from bot.services import votes
+from bot.services.guilds import update_settings
 from bot.services.members import Member
 from bot.settings import Settings
 from tests.support.fake_discord import EPHEMERAL
@@ -23,9 +24,9 @@ from tests.support.watch_library import TODAY, digest
 OMG_NET, MEDICAL_SAM = "2407.12773", "2408.00874"
 
 
-async def start(fake_discord, settings: Settings):
+async def start(fake_discord, settings: Settings, clock: Clock | None = None):
     guild = fake_discord.add_guild("Reading club", ["general", "papers"])
-    bot = PaperBot(settings, clock=Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc)))
+    bot = PaperBot(settings, clock=clock or Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc)))
     await bot.login("fake-token")
     fake_discord.install_commands([command.to_dict(bot.tree) for command in bot.tree.get_commands()])
     runner = asyncio.create_task(bot.connect(reconnect=False))
@@ -219,3 +220,41 @@ async def test_a_korean_watch_finds_a_new_english_paper_and_sends_one_dm(watchin
     assert await until(left_for_the_roundup) == 1  # bob's DMs are closed
     await asyncio.sleep(0.5)  # more delivery rounds: nothing is sent twice
     assert len(fake_discord.messages_to(alice)) == 1 and fake_discord.messages_to(bob) == []
+
+
+async def test_the_scheduled_roundup_has_buttons_per_entry_and_the_line_for_closed_dms(fake_discord, corpus_db, openai_server):
+    clock = Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc))
+    settings = bot_settings(corpus_db, openai_server).model_copy(update={"watch_interval_s": 0.2})
+    bot, guild, runner = await start(fake_discord, settings, clock)
+    try:
+        bob = fake_discord.user("bob")
+        fake_discord.closed_dms.add(bob["id"])
+        add = [{"name": "add", "type": 1, "options": [string_option("topic", "mitotic figures")]}]
+        token = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "watch", add, user=bob)
+        await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+        new = [("Counting mitotic figures with transformers", "Ana Silva, Bo Chen", "We count mitotic figures in slides."),
+               ("Another paper of the day", "Cc Dd, Ee Ff", "Something else entirely.")]
+        report = await ingest_bytes(bot.lib.db, digest("2024-12-14", new, 500), "today.md")
+        assert report.new == 2
+
+        async def kept_for_the_roundup():
+            return await bot.lib.db.fetchval("SELECT count(*) FROM watch_matches WHERE status = 'roundup'")
+
+        assert await until(kept_for_the_roundup) == 1  # by keywords (no vectors here); bob's DMs are closed
+        papers = channel_id(guild, "papers")
+        await update_settings(bot.lib.db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True)
+        clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)
+        posted = await fake_discord.wait_for(lambda: len(fake_discord.messages.get(papers, [])) >= 2 and fake_discord.messages[papers])
+        roundup, line = posted[0], posted[-1]
+        assert roundup["content"].startswith("📰 **Paper roundup · 2024-12-14**")
+        labels = [c["label"] for row in roundup["components"] for c in row["components"]]
+        assert labels == ["Discuss 1", "Discuss 2", "Read 1", "Read 2"]
+        assert line["content"].startswith(f"🔔 <@{bob['id']}>: Counting mitotic figures") and line["allowed_mentions"] == NO_PINGS
+
+        token = await fake_discord.click(guild, papers, roundup, button(roundup, "discuss"))
+        [opened] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+        assert "Opened <#" in opened["content"]
+        await asyncio.sleep(0.5)  # more scheduler and delivery rounds: nothing posted twice
+        assert len(fake_discord.messages[papers]) == 2
+    finally:
+        await stop(bot, runner)

@@ -7,6 +7,7 @@ from datetime import datetime
 import aiohttp
 import discord
 
+from bot.discord.views import entry_buttons
 from bot.services.scheduler import ChannelUnavailable, TransientPostError
 
 # What may pass if tried again later: Discord's own errors, rate limits, the network
@@ -45,7 +46,8 @@ class DiscordPoster:
     async def send(self, channel_id: str, text: str) -> str:
         channel = await self._channel(channel_id)
         try:
-            message = await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+            view = await entry_buttons(self.client.lib.db, text)  # Discuss / Read per entry
+            message = await channel.send(text, allowed_mentions=discord.AllowedMentions.none(), view=view)
         except discord.NotFound:
             raise ChannelUnavailable(f"the roundup channel {channel_id} no longer exists") from None
         except discord.Forbidden:

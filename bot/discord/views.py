@@ -1,4 +1,5 @@
-"""Buttons on a paper's message: "Discuss" and "Read in my language".
+"""Buttons on a paper's message: "Discuss" and "Read in my language"; on a roundup block, one
+pair per entry, labelled with the entry's number.
 
 They are dynamic items: the paper is in the button's custom id (`pb:discuss:123`), so a button
 posted yesterday still works after a restart. Clicks are handled by the reading cog.
@@ -6,16 +7,26 @@ posted yesterday still works after a restart. Clicks are handled by the reading 
 
 from __future__ import annotations
 
+import json
 import re
 
 import discord
+
+from bot.store import Database
+
+# A roundup entry: "**3. Title**" then, on its own line, the paper's arXiv link.
+_ENTRY = re.compile(r"^\*\*(\d+)\. .*\n<https://arxiv\.org/abs/([^>\s]+)>", re.MULTILINE)
+ENTRIES_PER_ROW = 5  # Discord: 5 buttons a row, 5 rows a message
+MAX_ROWS = 5
 
 
 class PaperButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:(?P<action>discuss|read):(?P<paper>\d+)"):
     LABELS = {"discuss": ("Discuss", "💬"), "read": ("Read in my language", "🌐")}
 
-    def __init__(self, action: str, paper_id: int):
+    def __init__(self, action: str, paper_id: int, number: int | None = None):
         label, emoji = self.LABELS[action]
+        if number is not None:  # one of several papers in a message: its entry's number
+            label = f"{label.split()[0]} {number}"
         super().__init__(
             discord.ui.Button(
                 label=label, emoji=emoji, style=discord.ButtonStyle.secondary, custom_id=f"pb:{action}:{paper_id}"
@@ -36,4 +47,28 @@ def paper_buttons(paper_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(PaperButton("discuss", paper_id))
     view.add_item(PaperButton("read", paper_id))
+    return view
+
+
+async def entry_buttons(db: Database, text: str) -> discord.ui.View | None:
+    """Discuss and Read buttons for each roundup entry in a message (two rows for five
+    entries), or None when the message has no entry with an arXiv id."""
+    entries = _ENTRY.findall(text)
+    ids = dict(await db.fetchall(
+        "SELECT arxiv_id, id FROM papers WHERE arxiv_id IN (SELECT value FROM json_each(?))",
+        (json.dumps([arxiv_id for _, arxiv_id in entries]),),
+    ))
+    numbered = [(int(number), ids[arxiv_id]) for number, arxiv_id in entries if arxiv_id in ids]
+    numbered = numbered[: ENTRIES_PER_ROW * (MAX_ROWS // 2)]
+    if not numbered:
+        return None
+    view = discord.ui.View(timeout=None)
+    for start in range(0, len(numbered), ENTRIES_PER_ROW):
+        group = numbered[start : start + ENTRIES_PER_ROW]
+        row = 2 * (start // ENTRIES_PER_ROW)
+        for action, offset in (("discuss", 0), ("read", 1)):
+            for number, paper_id in group:
+                item = PaperButton(action, paper_id, number)
+                item.row = row + offset
+                view.add_item(item)
     return view

@@ -21,7 +21,7 @@ from bot.retrieval.lexical import match_expression, parse_query
 from bot.retrieval.vectors import VectorIndex
 from bot.store import Database
 
-REFERENCE_PAPERS = 2000
+REFERENCE_PAPERS = 500  # enough for a mean and a spread; the cost grows with it
 
 
 def semantic_scores(index: VectorIndex, queries: np.ndarray, paper_ids: list[int]) -> tuple[list[int], np.ndarray]:

@@ -36,7 +36,9 @@ from bot.errors import PaperbotError
 from bot.llm.client import Caller
 from bot.services.guilds import GuildSettings, scheduled_guilds
 from bot.services.library import Library
+from bot.services.reading_messages import roundup_watch_line
 from bot.services.roundup import build_roundup
+from bot.services.watches import roundup_deliveries
 from bot.store import Database
 
 log = logging.getLogger(__name__)
@@ -255,8 +257,8 @@ class RoundupScheduler:
             (guild.guild_id, local_date),
         )
         has_news = bool(roundup.blocks) and roundup.date != previous
-        if has_news:
-            blocks = roundup.blocks
+        if has_news:  # with the daily line for members whose DMs are closed (their watch matches)
+            blocks = roundup.blocks + roundup_watch_line(await roundup_deliveries(self.db, guild.guild_id))
         else:
             blocks = [EMPTY_DAY_NOTE] if guild.note_when_empty else []
         stored = {"blocks": json.dumps(blocks, ensure_ascii=False), "outcome": "done" if has_news else "empty",

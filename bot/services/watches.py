@@ -67,18 +67,24 @@ class Notifier(Protocol):
         """Tell the member (a DM on Discord); False when they cannot be reached that way."""
 
 
-def _name_tokens(name: str) -> tuple[str, ...]:
-    """A person's name as comparable words: accents, case and punctuation dropped."""
+def name_key(name: str) -> tuple[str, ...]:
+    """A person's name as comparable words, in any order ("LeCun Yann" is "Yann LeCun"):
+    accents, case and punctuation dropped."""
     plain = unicodedata.normalize("NFKD", name)
     plain = "".join(ch for ch in plain if not unicodedata.combining(ch)).casefold()
-    return tuple(re.findall(r"\w+", plain))
+    return tuple(sorted(re.findall(r"\w+", plain)))
 
 
-def names_author(query: str, authors: Iterable[str]) -> bool:
-    """Whether a watch names one of the authors: the same words in any order ("LeCun Yann"),
-    at least two of them so that one common word is not taken for a name."""
-    wanted = sorted(_name_tokens(query))
-    return len(wanted) >= 2 and any(sorted(_name_tokens(author)) == wanted for author in authors)
+def papers_by_author(authors: dict[int, list[str]]) -> dict[tuple[str, ...], set[int]]:
+    """Papers under each author's name key, for matching watches that name a person. A key
+    needs two words or more, so that one common word is not taken for a name."""
+    found: dict[tuple[str, ...], set[int]] = {}
+    for paper_id, names in authors.items():
+        for name in names:
+            key = name_key(name)
+            if len(key) >= 2:
+                found.setdefault(key, set()).add(paper_id)
+    return found
 
 
 async def _newest_paper_id(db: Database) -> int:
@@ -183,7 +189,8 @@ async def match_new_papers(library: Library, *, now: datetime | None = None) -> 
     found: list[tuple] = []
     if papers and watches:
         paper_ids = [row["id"] for row in papers]
-        authors = {row["id"]: json.loads(row["authors"]) for row in papers}
+        ready = set(paper_ids)
+        by_author = papers_by_author({row["id"]: json.loads(row["authors"]) for row in papers})
         by_meaning: dict[int, set[int]] = {}
         index = await library.retriever.index()
         queries = await _watch_vectors(library, watches)
@@ -193,16 +200,12 @@ async def match_new_papers(library: Library, *, now: datetime | None = None) -> 
                 by_meaning.setdefault(int(row_number), set()).add(scored_ids[column])
         keywords = {query: set(await keyword_matches(db, query, after)) for query in {w["query"] for w in watches}}
         for number, watch in enumerate(watches):
-            for paper_id in paper_ids:
-                if paper_id <= watch["after_paper_id"]:
-                    continue
-                if names_author(watch["query"], authors[paper_id]):
-                    reason = "author"
-                elif paper_id in by_meaning.get(number, ()) or paper_id in keywords[watch["query"]]:
-                    reason = "topic"
-                else:
-                    continue
-                found.append((watch["guild_id"], watch["user_id"], paper_id, watch["id"], reason))
+            authored = by_author.get(name_key(watch["query"]), set())
+            topical = by_meaning.get(number, set()) | keywords[watch["query"]]
+            for paper_id in sorted((authored | topical) & ready):
+                if paper_id > watch["after_paper_id"]:
+                    reason = "author" if paper_id in authored else "topic"
+                    found.append((watch["guild_id"], watch["user_id"], paper_id, watch["id"], reason))
     if not found and done_up_to == after:
         return 0  # nothing new: no write (the bot looks every few minutes)
     async with db.transaction() as conn:
@@ -243,17 +246,21 @@ async def deliver_pending(
     pending: dict[Member, list[tuple[int, str]]] = {}
     for row in rows:
         pending.setdefault(Member(row[0], row[1]), []).append((row[2], row[3]))
-    deliveries = []
-    for member, matches in pending.items():
-        sent_today = await db.fetchval(
-            "SELECT count(*) FROM watch_matches WHERE guild_id = ? AND user_id = ? "
-            "AND status IN ('sent', 'roundup') AND delivered_on = ?",
-            (member.guild_id, member.user_id, today),
-            default=0,
+    sent_today = {
+        Member(row[0], row[1]): row[2]
+        for row in await db.fetchall(
+            "SELECT guild_id, user_id, count(*) FROM watch_matches WHERE status IN ('sent', 'roundup') "
+            "AND delivered_on = ? AND guild_id IN (SELECT value FROM json_each(?)) GROUP BY guild_id, user_id",
+            (today, guilds),
         )
-        room = max(cap - sent_today, 0)
-        sending, dropped = matches[:room], matches[room:]
-        details = {p.id: p for p in await paper_details(db, [paper_id for paper_id, _ in sending])}
+    }
+    plans = {}
+    for member, matches in pending.items():
+        room = max(cap - sent_today.get(member, 0), 0)
+        plans[member] = (matches[:room], matches[room:])
+    details = {p.id: p for p in await paper_details(db, sorted({pid for sending, _ in plans.values() for pid, _ in sending}))}
+    deliveries = []
+    for member, (sending, dropped) in plans.items():
         delivery = Delivery(member, [(details[pid], query) for pid, query in sending if pid in details], len(dropped), True)
         if delivery.papers:
             delivery.direct = await notifier.send_direct(member, delivery)

@@ -17,6 +17,7 @@ from bot.discord.choices import LANGUAGE_CHOICES
 from bot.discord.llm_commands import caller_for
 from bot.services.guilds import get_settings
 from bot.discord.posting import DiscordPoster
+from bot.discord.views import entry_buttons
 from bot.services.roundup import ROUNDUP_LIMIT, build_roundup
 from bot.services.scheduler import RoundupScheduler
 from bot.services.sources import fetch_sources
@@ -121,7 +122,7 @@ class Roundup(commands.Cog):
             await ctx.send(result.empty_message)
             return
         for block in result.blocks:
-            await ctx.send(block)
+            await ctx.send(block, view=await entry_buttons(self.bot.lib.db, block))
 
 
 async def setup(bot) -> None:
