@@ -1,6 +1,12 @@
 """The cost of matching watches: 1,000 members' watches against a day's 300 new papers.
 
     python benchmarks/watches.py [--library 20000] [--members 1000] [--per-member 3] [--new 300] [--rounds 5]
+    python benchmarks/watches.py --quality [--db PATH]
+
+`--quality` measures instead what the meaning threshold catches: the 63 questions of the
+retrieval dev set as watches over the seed corpus (../shared/corpus, embedded by the local
+model; `--db` reuses a database that holds it), each paper they ask for as the one that should
+match, every other paper as one that should not, for several thresholds.
 
 The library is the synthetic corpus of `ingest_search.py` (real ingest, real keyword index) with
 the synthetic vectors of `vectors.py` (three facets per paper); the day's new papers arrive as one
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import statistics
 import sys
@@ -160,14 +167,49 @@ async def run(args) -> None:
     await db.close()
 
 
+async def quality(db_path: Path | None) -> None:
+    from bot.corpus.ingest import ingest_paths
+    from bot.retrieval.embedders import LocalE5Embedder
+    from bot.retrieval.vectors import embed_pending
+    from bot.services.papers import resolve_paper
+
+    db_path = db_path or Path(tempfile.mkdtemp()) / "quality.db"
+    embedder = LocalE5Embedder()
+    async with await Database.open(db_path) as db:
+        await ingest_paths(db, [ROOT.parent / "shared" / "corpus"])
+        await embed_pending(db, embedder)
+        index = await Retriever(db, embedder).index()
+        devset = json.loads((ROOT / "benchmarks" / "devset.json").read_text(encoding="utf-8"))
+        targets = [await resolve_paper(db, item["expected"].removeprefix("title:")) for item in devset]
+        queries = np.stack([await embedder.embed_query(item["q"]) for item in devset])
+    paper_ids, scores = standardized_scores(index, queries, sorted(set(index.ids.tolist())))
+    column = {pid: n for n, pid in enumerate(paper_ids)}
+    wanted = np.zeros_like(scores, dtype=bool)
+    wanted[np.arange(len(targets)), [column[t] for t in targets]] = True
+    print(f"{len(devset)} questions as watches over {len(paper_ids)} papers")
+    print("threshold | papers meant that match | other papers matching, per watch and 300 papers")
+    for threshold in (2.5, 3.0, 3.5, 4.0):
+        hit = scores >= threshold
+        print(f"{threshold:9.1f} | {hit[wanted].mean():23.2f} | {hit[~wanted].mean() * 300:.2f}")
+    langs = [item["lang"] for item in devset]
+    for lang in sorted(set(langs)):
+        rows = [n for n, item_lang in enumerate(langs) if item_lang == lang]
+        meant = scores[wanted][rows]
+        print(f"{lang}: {len(rows)} questions, median z of the paper meant {np.median(meant):.1f}, "
+              f"matched at {watches.SEMANTIC_THRESHOLD}: {(meant >= watches.SEMANTIC_THRESHOLD).mean():.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quality", action="store_true", help="what the meaning threshold catches (seed corpus)")
+    parser.add_argument("--db", type=Path, help="with --quality: reuse this database")
     parser.add_argument("--library", type=int, default=20_000)
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--per-member", type=int, default=3)
     parser.add_argument("--new", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    asyncio.run(quality(args.db) if args.quality else run(args))
 
 
 if __name__ == "__main__":
