@@ -14,7 +14,7 @@ from bot.services.ingest import ingest_bytes
 from bot.discord.bot import PaperBot
 from bot.retrieval.vectors import embed_pending
 from bot.services import votes
-from bot.services.guilds import update_settings
+from bot.services.guilds import get_settings, update_settings
 from bot.services.members import Member
 from bot.settings import Settings
 from tests.support.fake_discord import EPHEMERAL
@@ -258,3 +258,13 @@ async def test_the_scheduled_roundup_has_buttons_per_entry_and_the_line_for_clos
         assert len(fake_discord.messages[papers]) == 2
     finally:
         await stop(bot, runner)
+
+
+async def test_a_server_turns_on_ranking_by_its_votes(paperbot, fake_discord):
+    bot, guild = paperbot
+    options = [{"name": "set", "type": 1, "options": [{"name": "rank_by_votes", "type": 5, "value": True}]}]
+    token = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "config", options, admin=True)
+    await fake_discord.wait_for(lambda: token in fake_discord.callbacks)
+    shown = fake_discord.callbacks[token]["data"]["content"]
+    assert "Rank by the group's votes on related papers: yes" in shown
+    assert (await get_settings(bot.lib.db, guild["id"])).rank_by_group_votes

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bot.corpus.ingest import ingest_bytes
 from bot.llm.tokens import count_message_tokens
 
 from bot.services import votes
@@ -15,6 +16,7 @@ from bot.services.discussion import Turn, discuss, paper_of_thread, remember_thr
 from bot.services.library import Library
 from bot.services.members import Member, forget_member, member_language, set_member_language
 from bot.services.papers import paper_detail, resolve_paper
+from bot.services.roundup import build_roundup
 from bot.services.translations import read_in_language
 from bot.settings import Settings
 
@@ -180,3 +182,32 @@ async def test_one_thread_per_paper_per_channel(library):
     await remember_thread(db, "g1", "c1", paper, "t2")  # the first was deleted: reopened
     assert await thread_for(db, "c1", paper) == "t2" and await paper_of_thread(db, "t2") == paper
     assert await paper_of_thread(db, "t1") is None and await thread_for(db, "c2", paper) is None
+
+
+def topic_table(day: str, sections: dict[str, list[tuple[str, str]]]) -> bytes:
+    """A topic-table digest: {topic: [(arxiv id, title)]}."""
+    parts = []
+    for topic, papers in sections.items():
+        rows = "\n".join(
+            f"|**{day}**|**{title}**|A. Author et.al.|[{pid}v1](http://arxiv.org/abs/{pid}v1)|null|" for pid, title in papers
+        )
+        parts.append(f"### {topic}\n|Publish Date|Title|Authors|Homepage|Code|\n| :---: | :---: | :---: | :---: | :---: |\n{rows}")
+    return "\n\n".join(parts).encode()
+
+
+async def test_a_server_can_rank_its_roundup_by_the_votes_on_earlier_related_papers(tmp_path):
+    async with await Library.open(Settings(PAPERBOT_DB=tmp_path / "p.db", PAPERBOT_EMBEDDINGS="off")) as library:
+        db = library.db
+        await ingest_bytes(db, topic_table("2025-03-01", {"Biology": [("2503.00001", "Folding proteins")]}), "d1.md")
+        await ingest_bytes(db, topic_table("2025-03-02", {
+            "Robotics": [("2503.00011", "Grasping cups"), ("2503.00012", "Walking robots")],
+            "Biology": [("2503.00013", "Designing enzymes")],
+        }), "d2.md")
+        await votes.set_vote(db, ALICE, await resolve_paper(db, "2503.00001"), True)
+        await db.execute("UPDATE paper_votes SET voted_at = '2025-03-01T12:00:00.000Z'")
+        plain = await build_roundup(library, day="2025-03-02", limit=2)
+        ranked = await build_roundup(library, day="2025-03-02", limit=2, rank_for_guild="g1")
+        elsewhere = await build_roundup(library, day="2025-03-02", limit=2, rank_for_guild="g2")
+    assert "Designing enzymes" not in [e.paper.title for e in plain.entries]
+    assert [e.paper.title for e in ranked.entries][0] == "Designing enzymes"
+    assert [e.paper.title for e in elsewhere.entries] == [e.paper.title for e in plain.entries]

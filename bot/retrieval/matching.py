@@ -2,12 +2,13 @@
 
 Search ranks the whole library for one query; a watch asks the opposite: which of today's few
 hundred new papers are about any of a thousand stored queries. Both use the same evidence:
-- by meaning: each query's stored vector against the new papers' facet vectors, centered per
-  facet group exactly as `VectorIndex.search` does, one matrix product for all queries. Search
-  only ranks, but a watch needs a yes or no, and centered cosines are small and differ by
-  language (a Korean query's best papers score lower than an English one's), so each query's
-  scores are standardized against its scores over the library (a sample of it when large):
-  "how far above this query's usual paper", which one threshold serves in every language;
+- by meaning: each query's stored vector against the new papers' facet vectors, transformed
+  and standardized per facet group exactly as `VectorIndex.search` does, a few matrix products
+  for all queries. Search only ranks, but a watch needs a yes or no, and the scores of a
+  query's best papers differ by language (a Korean query's score lower than an English
+  one's), so each query's scores are standardized again against its scores over the library
+  (a sample of it when large): "how far above this query's usual paper", which one threshold
+  serves in every language;
 - by keywords: every word of the query in the paper's indexed text (titles, abstracts and
   summaries in every language), through the same FTS5 index and query parsing as search,
   restricted to papers above an id so only new papers are read.
@@ -25,16 +26,21 @@ REFERENCE_PAPERS = 500  # enough for a mean and a spread; the cost grows with it
 
 
 def semantic_scores(index: VectorIndex, queries: np.ndarray, paper_ids: list[int]) -> tuple[list[int], np.ndarray]:
-    """(papers found in the index, scores of shape (queries, papers)): each paper's best
-    facet's cosine to each query, less that facet group's mean similarity to the query."""
+    """(papers found in the index, scores of shape (queries, papers)): each paper's best facet's
+    similarity to each query, transformed and standardized per facet group as
+    `VectorIndex.search` does, for all queries in a few matrix products."""
     rows = np.flatnonzero(np.isin(index.ids, np.asarray(paper_ids, dtype=index.ids.dtype)))
     if not len(rows) or not len(queries):
         return [], np.zeros((len(queries), 0), np.float32)
     rows = rows[np.argsort(index.ids[rows], kind="stable")]  # a paper's facets side by side
-    ids = index.ids[rows]
-    queries = np.ascontiguousarray(queries, dtype=np.float32)
-    scores = queries @ index.matrix[rows].T
-    scores -= (queries @ index.group_means.T)[:, index.groups[rows]]
+    ids, groups = index.ids[rows], index.groups[rows]
+    queries = index.transform(queries)
+    offsets = queries @ index.group_means.T
+    spreads = np.ones_like(offsets)
+    for group in np.unique(groups):  # only the groups these papers have: each costs a d x d product
+        spread = ((queries @ index.group_covariances[group]) * queries).sum(axis=1)
+        spreads[:, group] = np.sqrt(np.maximum(spread, 1e-12))
+    scores = (queries @ index.matrix[rows].T - offsets[:, groups]) / spreads[:, groups]
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     return ids[starts].tolist(), np.maximum.reduceat(scores, starts, axis=1)
 

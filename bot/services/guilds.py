@@ -34,6 +34,7 @@ class GuildSettings:
     max_papers: int = 8
     enabled: bool = False
     note_when_empty: bool = False
+    rank_by_group_votes: bool = False  # the roundup puts first what is close to the group's votes
 
     @property
     def zone(self) -> ZoneInfo:
@@ -96,6 +97,7 @@ async def get_settings(db: Database, guild_id: str) -> GuildSettings:
         max_papers=row["max_papers"],
         enabled=bool(row["enabled"]),
         note_when_empty=bool(row["note_when_empty"]),
+        rank_by_group_votes=bool(row["rank_by_group_votes"]),
     )
 
 
@@ -110,6 +112,7 @@ async def update_settings(db: Database, guild_id: str, **changes) -> GuildSettin
         "channel_id": str,
         "enabled": bool,
         "note_when_empty": bool,
+        "rank_by_group_votes": bool,
     }
     current = await get_settings(db, guild_id)
     for name, value in changes.items():
@@ -119,13 +122,15 @@ async def update_settings(db: Database, guild_id: str, **changes) -> GuildSettin
             setattr(current, name, validators[name](value))
     await db.execute(
         "INSERT INTO guild_settings (guild_id, channel_id, post_time, tz, lang, topic, max_papers, enabled, "
-        "note_when_empty, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) "
+        "note_when_empty, rank_by_group_votes, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) "
         "ON CONFLICT (guild_id) DO UPDATE SET channel_id = excluded.channel_id, post_time = excluded.post_time, "
         "tz = excluded.tz, lang = excluded.lang, topic = excluded.topic, max_papers = excluded.max_papers, "
-        "enabled = excluded.enabled, note_when_empty = excluded.note_when_empty, updated_at = excluded.updated_at",
+        "enabled = excluded.enabled, note_when_empty = excluded.note_when_empty, "
+        "rank_by_group_votes = excluded.rank_by_group_votes, updated_at = excluded.updated_at",
         (
             guild_id, current.channel_id, current.post_time, current.tz, current.lang, current.topic,
-            current.max_papers, int(current.enabled), int(current.note_when_empty),
+            current.max_papers, int(current.enabled), int(current.note_when_empty), int(current.rank_by_group_votes),
         ),
     )
     return current

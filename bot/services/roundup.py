@@ -27,12 +27,14 @@ from bot.services.language import language_name, normalize_tag
 from bot.services.library import Library
 from bot.services.papers import PaperDetail, paper_details
 from bot.services.summaries import store_summaries
+from bot.services.votes import group_interest
 from bot.store import Database
 
 log = logging.getLogger(__name__)
 
 ROUNDUP_LIMIT = 8  # papers in a roundup asked for without a limit, on every front end
 BLURB_KIND = "roundup_blurb"
+GROUP_RANKING_CANDIDATES = 500  # papers of the day ranked by a server's votes before the cut
 BLURBS_PER_REQUEST = 5
 BLURB_OUTPUT_TOKENS = 180  # per paper: three sentences of Korean or Chinese fit
 BLURB_SOURCE_TOKENS = 400  # per paper: the abstract, or the opening of a long summary
@@ -263,16 +265,24 @@ async def build_roundup(
     topic: str | None = None,
     caller: Caller | None = None,
     on_or_before: str | None = None,
+    rank_for_guild: str | None = None,
 ) -> Roundup:
     """The roundup of digest date `day` (default: the latest, or the latest dated on or before
-    `on_or_before`). Never fails for want of an LLM."""
+    `on_or_before`). With `rank_for_guild`, that server's votes on earlier papers decide the
+    order (see `votes.group_interest`). Never fails for want of an LLM."""
     lang = normalize_tag(lang)
     if limit < 1:
         raise RoundupError("the roundup needs room for at least one paper (--limit 1 or more)")
     day = parse_day(day) if day else await latest_digest_date(library.db, on_or_before)
     if day is None:
         raise RoundupError("the library has no dated digest yet: run paperbot ingest first")
-    papers = await paper_details(library.db, await ranked_papers(library.db, day, topic, limit))
+    if rank_for_guild is None:
+        ranked = await ranked_papers(library.db, day, topic, limit)
+    else:  # the day's papers closest to what this server voted for first, the digests' order after
+        ranked = await ranked_papers(library.db, day, topic, GROUP_RANKING_CANDIDATES)
+        interest = await group_interest(library, rank_for_guild, ranked, day)
+        ranked = sorted(ranked, key=lambda pid: -interest.get(pid, 0.0))[:limit]
+    papers = await paper_details(library.db, ranked)
     result = Roundup(day, lang, topic, [])
     if not papers:
         return result

@@ -10,7 +10,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
+
 from bot.errors import PaperbotError
+from bot.services.library import Library
 from bot.services.members import Member
 from bot.services.papers import PaperDetail, paper_details, resolve_paper
 from bot.store import Database
@@ -151,3 +154,35 @@ async def record_reaction(db: Database, member: Member, message_id: str, emoji: 
         return False
     change = set_vote if emoji == VOTE_EMOJI else set_saved
     return await change(db, member, paper_id, added)
+
+
+async def group_interest(library: Library, guild_id: str, paper_ids: list[int], before: str) -> dict[int, float]:
+    """How close each paper is to what the server's members voted for (👍) before `before`
+    (YYYY-MM-DD): its best similarity by meaning to a voted paper; without vectors, the share
+    of its topics that voted papers have. Papers near nothing voted are left out (0)."""
+    db = library.db
+    voted = [
+        row[0]
+        for row in await db.fetchall(
+            "SELECT DISTINCT paper_id FROM paper_votes WHERE guild_id = ? AND voted_at < ?", (guild_id, before)
+        )
+        if row[0] not in paper_ids
+    ]
+    if not voted:
+        return {}
+    index = await library.retriever.index()
+    voted_vectors = [v for v in (index.vector_of(pid) for pid in voted) if v is not None] if index else []
+    if voted_vectors:
+        matrix = np.stack(voted_vectors)
+        return {
+            pid: float((matrix @ vector).max())
+            for pid in paper_ids
+            if (vector := index.vector_of(pid)) is not None
+        }
+    details = await paper_details(db, list(paper_ids) + voted)
+    voted_topics = {topic for paper in details if paper.id in voted for topic in paper.topics}
+    return {
+        paper.id: len(set(paper.topics) & voted_topics) / len(paper.topics)
+        for paper in details
+        if paper.id in paper_ids and paper.topics
+    }

@@ -60,6 +60,7 @@ class Admin(commands.Cog):
             f"Language: {language_name(settings.lang)} ({settings.lang})",
             f"Topic filter: {settings.topic or 'none'} · up to {settings.max_papers} papers",
             f"Note on days without new papers: {'yes' if settings.note_when_empty else 'no'}",
+            f"Rank by the group's votes on related papers: {'yes' if settings.rank_by_group_votes else 'no'}",
             "Next run: " + (discord.utils.format_dt(next_run, "F") if next_run else "not scheduled"),
             "Last run: " + describe_run(await last_run(db, settings.guild_id)),
         ]
@@ -78,6 +79,7 @@ class Admin(commands.Cog):
         max_papers="Papers per roundup (1-25)",
         enabled="Post the roundup every day",
         note_when_empty="Post a one-line note on days without new papers",
+        rank_by_votes="Put first the papers closest to those members voted for (👍) before",
     )
     async def config_set(
         self,
@@ -90,6 +92,7 @@ class Admin(commands.Cog):
         max_papers: int | None = None,
         enabled: bool | None = None,
         note_when_empty: bool | None = None,
+        rank_by_votes: bool | None = None,
     ) -> None:
         await update_settings(
             self.bot.lib.db,
@@ -102,6 +105,7 @@ class Admin(commands.Cog):
             max_papers=max_papers,
             enabled=enabled,
             note_when_empty=note_when_empty,
+            rank_by_group_votes=rank_by_votes,
         )
         await self.config.callback(self, ctx)  # show the result
 
