@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.corpus.ingest import ingest_bytes
+from bot.services.ingest import ingest_bytes
 from bot.llm.tokens import count_message_tokens
 
 from bot.services import votes

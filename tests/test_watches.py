@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.services.ingest import ingest_bytes
+from bot.services.ingest import ingest, ingest_bytes
 from bot.retrieval.vectors import embed_pending
 from bot.services import watches
 from bot.services.library import Library
@@ -109,3 +109,12 @@ async def test_a_matching_run_needs_no_vector_for_keyword_and_author_matches(lib
     later = datetime(2100, 1, 1, tzinfo=timezone.utc)  # the papers waited past the grace period
     assert await watches.match_new_papers(library, now=datetime.now(timezone.utc)) == 0
     assert await watches.match_new_papers(library, now=later) == 1
+
+
+async def test_every_ingest_records_the_matches_at_once(library, tmp_path):
+    await watches.add_watch(library, ALICE, "speech recognition in noisy rooms")
+    (tmp_path / "today.md").write_bytes(digest("2026-11-20", TODAY, 100))
+    reports, embedded = await ingest(library, [tmp_path / "today.md"])
+    assert reports[0].new == 3 and embedded > 0
+    rows = await library.db.fetchall("SELECT user_id, status FROM watch_matches")
+    assert [tuple(row) for row in rows] == [("alice", "pending")]  # delivered later by the front end

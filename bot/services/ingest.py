@@ -19,6 +19,7 @@ from pathlib import Path
 from bot.corpus.reading import FileReport, PreparedDigest, prepare_digest
 from bot.retrieval.vectors import embed_pending
 from bot.services.library import Library
+from bot.services.watches import match_new_papers
 from bot.store import Database
 from bot.store.paper_writes import write_papers
 
@@ -161,6 +162,8 @@ async def ingest(
     reports = await ingest_paths(library.db, paths, on_file)
     stored = any(not r.error and not r.already_ingested for r in reports)
     embedded = await embed_new(library, progress=on_embed) if embed and stored else 0
+    if stored:
+        await match_new_papers(library)  # recorded now; the bot delivers them (bot/services/watches.py)
     return reports, embedded
 
 
@@ -180,4 +183,5 @@ async def ingest_upload(
         await on_stored(report)
     if not report.error and not report.already_ingested:
         await embed_new(library)
+        await match_new_papers(library)
     return report
