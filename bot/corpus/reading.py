@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from bot.corpus.merge import merge_entries
 from bot.corpus.model import DigestError, ParsedDigest, ParsedPaper, Problem
-from bot.corpus.parsers import detect_parser
+from bot.corpus.parsers import detect_parser, generic
 from bot.corpus.text import clean_text
 
 # Larger files are refused before reading: no real digest comes near it.
@@ -59,6 +59,11 @@ def parse_digest(text: str) -> ParsedDigest:
         first = next((line.strip() for line in text.splitlines() if line.strip()), "")
         raise DigestError(f"unknown digest format (starts with {first[:60]!r})")
     digest = parser.parse(text)
+    if not digest.papers and parser is not generic and generic.detect(text):
+        # it looked like a known layout but was not one: the arXiv ids still name its papers
+        fallback = generic.parse(text)
+        fallback.problems = digest.problems + fallback.problems
+        digest = fallback
     if not digest.papers:
         reasons = "; ".join(f"line {p.line}: {p.message}" for p in digest.problems[:3])
         raise DigestError("no paper could be read" + (f" ({reasons})" if reasons else ""))

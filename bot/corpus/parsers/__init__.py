@@ -10,18 +10,21 @@ from types import ModuleType
 
 from bot.corpus.parsers import (
     chatpaper,
+    generic,
     hf_daily,
     structured_summaries,
     topic_abstracts,
     topic_tables,
 )
 
+# Most specific first: topic_abstracts' tables would also satisfy topic_tables.
 PARSERS: tuple[ModuleType, ...] = (
     structured_summaries,
     hf_daily,
-    topic_tables,
     topic_abstracts,
+    topic_tables,
     chatpaper,
+    generic,  # the fallback: any digest that names arXiv ids
 )
 
 

@@ -36,18 +36,62 @@ def is_table_separator(line: str) -> bool:
     return bool(re.fullmatch(r"\s*\|?(\s*:?-+:?\s*\|)+\s*:?-*:?\s*", line))
 
 
-def split_authors(text: str) -> tuple[list[str], bool]:
-    """Author names from `A, B, C` (or `A et.al.`); returns (names, complete)."""
-    text = text.strip().rstrip(".")
-    complete = True
-    et_al = re.search(r"\s*(?:,\s*)?\bet\.?\s*al\.?$", text, re.IGNORECASE)
-    if et_al:
-        text = text[: et_al.start()]
-        complete = False
-    names = [name.strip() for name in re.split(r",|;|，|、", text) if name.strip()]
-    return names, complete
-
-
 def strip_markdown_emphasis(text: str) -> str:
     """`**bold**` and `__bold__` markers removed."""
     return re.sub(r"(\*\*|__)(.+?)\1", r"\2", text).strip()
+
+
+# --- authors --------------------------------------------------------------------------------
+
+# Markup that LLM-written digests wrap around names: <sup>1</sup>, $^{1,2}$, footnote marks.
+_AUTHOR_MARKUP = re.compile(
+    r"<sup>.*?(?:</sup>|$)|<[^>]*>|\$?\^\{?[^}$\s]*\}?\$?|\$\^?|\\\*|[*∗†‡§¶#✉⋆★]"
+)
+# "Name: affiliation", "Name（affiliation", "Name (corresponding author)": the name comes first.
+_AFFILIATION_START = re.compile(r"\s*[:：（(]")
+_LIST_LABEL = re.compile(r"^\s*\**\s*(?:authors?|作者(?:信息)?|主要贡献者|贡献者|저자)\s*\**\s*[:：]\s*", re.IGNORECASE)
+_LEADING_CONJUNCTION = re.compile(r"^(?:and|和|及|与|&)\s+", re.IGNORECASE)
+_INSTITUTION = re.compile(
+    r"大学|学院|实验室|研究院|研究所|研究中心|公司|团队|小组|中心|机构|独立研究者|"
+    r"\b(?:universit\w*|univ|institut\w*|laborator\w*|labs?|inc|ltd|llc|corp\w*|academy|college|"
+    r"school|department|dept|cent(?:er|re)|team|group|research|studios?|google|meta|microsoft|"
+    r"nvidia|deepmind|openai|alibaba|tencent|bytedance|huawei)\b",
+    re.IGNORECASE,
+)
+_LATIN_NAME = re.compile(r"^[^\W\d_][\w'’.\-]*(?:\s+[^\W\d_][\w'’.\-]*){1,5}$")
+_CJK_NAME = re.compile(r"^[\u4e00-\u9fff\uac00-\ud7af·]{2,5}$")
+
+
+def clean_author(name: str) -> str | None:
+    """One person's name without markup, footnote marks or affiliation; None when what is
+    left is not a person's name (an institution, a number, `+`, an e-mail, a sentence)."""
+    name = _AUTHOR_MARKUP.sub("", name)
+    name = _AFFILIATION_START.split(name, maxsplit=1)[0]
+    name = _LEADING_CONJUNCTION.sub("", squash_whitespace(name)).strip(" .,;·-_")
+    name = re.sub(r"(?<=[^\W\d_])\d+$", "", name).strip()  # "Ling Yue1": an affiliation number
+    if not name or _INSTITUTION.search(name) or not (_LATIN_NAME.match(name) or _CJK_NAME.match(name)):
+        return None
+    return name
+
+
+def squash_whitespace(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def split_authors(text: str) -> tuple[list[str], bool]:
+    """Author names from `A, B, C` (or `A et.al.`, `A, B, +`), each cleaned by `clean_author`;
+    returns (names, complete). A label (`Authors:`, `主要贡献者:`) before the list is dropped."""
+    text = _LIST_LABEL.sub("", strip_markdown_emphasis(text.strip())).strip().rstrip(".")
+    complete = True
+    et_al = re.search(r"\s*(?:,\s*)?\b(?:et\.?\s*al\.?|等)$", text, re.IGNORECASE)
+    if et_al:
+        text = text[: et_al.start()]
+        complete = False
+    names = []
+    for part in re.split(r",|;|，|、|；", text):
+        if part.strip() in ("+", "...", "…"):  # Hugging Face shortens long lists with "+"
+            complete = False
+        name = clean_author(part)
+        if name and name not in names:
+            names.append(name)
+    return names, complete

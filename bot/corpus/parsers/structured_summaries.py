@@ -1,15 +1,18 @@
-"""LLM-written structured summaries, one per paper (seen in Simplified Chinese).
+"""LLM-written summaries, one per paper (seen in Simplified Chinese).
 
-    # Paper Title
-    [arxiv_pdf_url](https://arxiv.org/pdf/2408.01031)
-    ### 论文标题            <- headings vary: bold or not, `###` or `####`, slightly different words
-    ...
-    ### 作者信息            <- "- **作者**： A, B, C", or one bullet of names, or a bullet per author
-    ### 论文标签            <- topic and keyword tags
-    ### 研究核心目标与问题 / 采用方法与技术 / 实验设计与主要发现 / 结论... / 关键图表与数据 / 其他...
+    # Paper Title                       <- a heading of any level
+    [arxiv_pdf_url](https://arxiv.org/pdf/2408.01031)      <- a line that is only an arXiv link
+    ### 论文标题                         <- sections, in whichever form the model chose that day:
+    ...                                    headings of any level, bold or not (`# **标题**`),
+    ### 作者信息                            numbered bold labels (`1. **论文标题**`), or bold lines
+    ### 论文标签
+    ### 研究核心目标与问题 / 采用方法与技术 / 实验设计与主要发现 / ...
 
-When the upstream pipeline failed on a paper, its title and link are followed by the line
-`# faild to  read !!!!` instead of sections: the paper is real, the marker is not a summary.
+The whole text is kept as the paper's summary: as `structured_summary` when it has sections,
+else (plain prose, one paragraph) as `summary`, with a warning that it was not understood.
+The authors and tags sections give the paper's authors and topics. When the upstream pipeline
+failed on a paper, the link is followed by `# faild to  read !!!!`: the paper is real, the
+marker is not a summary.
 """
 
 from __future__ import annotations
@@ -18,100 +21,133 @@ import re
 
 from bot.corpus.language import guess_language
 from bot.corpus.model import ParsedDigest, ParsedPaper, ParsedSummary, Problem
-from bot.corpus.parsers.common import MARKDOWN_LINK_RE, split_authors, strip_markdown_emphasis
+from bot.corpus.parsers.common import MARKDOWN_LINK_RE, clean_author, split_authors, strip_markdown_emphasis
 from bot.corpus.text import parse_arxiv_id
 
 FORMAT = "structured-summaries"
+# LLM-written: the model copies author lists from the PDF with affiliations and marks.
+AUTHORS_RANK = 1
 
-_FAILURE = re.compile(r"^#\s*fai?le?d to\s+read\b", re.IGNORECASE)
-_PDF_LINK = re.compile(r"^\[arxiv_pdf_url\]\(", re.IGNORECASE)
-_SECTION = re.compile(r"^#{3,4}\s+(?P<heading>.+?)\s*$")
+_FAILURE = re.compile(r"^#*\s*fai?le?d to\s+read\b", re.IGNORECASE)
+_HEADING = re.compile(r"^#{1,6}\s+(?P<heading>.+?)\s*#*\s*$")
+_LINK_LINE = re.compile(r"^\[[^\]]*\]\((?P<url>https?://(?:www\.)?arxiv\.org/(?:pdf|abs)/[^)\s]+)\)\s*$", re.IGNORECASE)
+# section labels: "1. **论文标题**", "**论文标题**：" on a line of its own
+_LABEL = re.compile(r"^(?:\d+[.、)]\s*)?\*{2,3}(?P<label>[^*]{1,30}?)\*{2,3}\s*[:：]?\s*$")
+_AUTHORS_LABEL = re.compile(r"作者|authors?\b", re.IGNORECASE)
+_TAGS_LABEL = re.compile(r"标签|关键词|keywords?|tags?", re.IGNORECASE)
+_FIELD_LABEL = re.compile(r"^\**([^:：*]{1,8})\**\s*[:：]\s*")  # "主题分类：", "**机构**:"
+_NOT_AUTHORS = re.compile(r"机构|单位|邮箱|affiliation|email|e-mail|项目|网页|http|@", re.IGNORECASE)
+
+
+def _starts(lines: list[str]) -> list[int]:
+    """Lines that start a paper: a heading followed (blank lines aside) by a lone arXiv link."""
+    starts = []
+    for i, line in enumerate(lines[:-1]):
+        if not _HEADING.match(line):
+            continue
+        following = next((later for later in lines[i + 1 : i + 3] if later.strip()), "")
+        if _LINK_LINE.match(following.strip()):
+            starts.append(i)
+    return starts
 
 
 def detect(text: str) -> bool:
-    return bool(re.search(r"^\[arxiv_pdf_url\]\(", text[:5000], re.MULTILINE))
+    return len(_starts(text[:8000].split("\n"))) >= 1
 
 
 def parse(text: str) -> ParsedDigest:
     digest = ParsedDigest(format=FORMAT, digest_date=None)
     lines = text.split("\n")
-    starts = [
-        i
-        for i in range(len(lines) - 1)
-        if lines[i].startswith("# ") and _PDF_LINK.match(lines[i + 1].strip())
-    ]
+    starts = _starts(lines)
     for number, start in enumerate(starts):
         end = starts[number + 1] if number + 1 < len(starts) else len(lines)
-        entry = _parse_entry(lines[start:end], start + 1, is_last=number + 1 == len(starts))
-        (digest.problems if isinstance(entry, Problem) else digest.papers).append(entry)
+        paper, problems = _parse_entry(lines[start:end], start + 1, is_last=number + 1 == len(starts))
+        digest.papers.append(paper)
+        digest.problems += problems
     return digest
+
+
+def _section_label(line: str) -> str | None:
+    match = _HEADING.match(line) or _LABEL.match(line.strip())
+    if not match:
+        return None
+    return strip_markdown_emphasis(match.group(1)).strip(" *:：")
 
 
 def _sections(lines: list[str]) -> list[tuple[str, list[str]]]:
     sections: list[tuple[str, list[str]]] = []
     for line in lines:
-        heading = _SECTION.match(line)
-        if heading:
-            sections.append((strip_markdown_emphasis(heading["heading"]), []))
+        label = _section_label(line)
+        if label is not None:
+            sections.append((label, []))
         elif sections:
             sections[-1][1].append(line)
     return sections
 
 
-def _parse_entry(lines: list[str], line_number: int, is_last: bool) -> ParsedPaper | Problem:
-    paper = ParsedPaper(title=lines[0][2:].strip(), line=line_number)
-    link = MARKDOWN_LINK_RE.search(lines[1])
-    ids = parse_arxiv_id(link["url"]) if link else None
-    if not ids:
-        return Problem(line_number + 1, f"no arXiv link for {paper.title!r}")
-    paper.arxiv_id, paper.arxiv_version = ids
-    body = lines[2:]
+def _parse_entry(lines: list[str], line_number: int, is_last: bool) -> tuple[ParsedPaper, list[Problem]]:
+    paper = ParsedPaper(title=strip_markdown_emphasis(_HEADING.match(lines[0])["heading"]), line=line_number)
+    link_at = next(i for i in range(1, len(lines)) if lines[i].strip())
+    paper.arxiv_id, paper.arxiv_version = parse_arxiv_id(_LINK_LINE.match(lines[link_at].strip())["url"])
+    body = lines[link_at + 1 :]
     if any(_FAILURE.match(line.strip()) for line in body[:3]):
-        return paper  # the upstream summary failed: the paper without a summary
-    sections = _sections(body)
-    if not sections:
-        return Problem(line_number, f"no summary sections for {paper.title!r}")
-    for heading, content in sections:
-        if "作者" in heading:
-            paper.authors = _authors(content)
-        elif "标签" in heading or "关键词" in heading:
-            paper.topics = _tags(content)
+        return paper, []  # the upstream summary failed: the paper without a summary
     summary = "\n".join(body).strip()
-    if is_last and len(sections) < 4:
-        return Problem(line_number, f"truncated mid-paper: {paper.title!r} stops after {len(sections)} sections")
-    paper.summaries.append(
-        ParsedSummary(lang=guess_language(summary), kind="structured_summary", text=summary)
-    )
-    return paper
+    if not summary:
+        return paper, [Problem(line_number, f"no summary for {paper.title!r}")]
+    sections = _sections(body)
+    problems = []
+    for label, content in sections:
+        if _AUTHORS_LABEL.search(label) and not paper.authors:
+            paper.authors = _authors(content)
+        elif _TAGS_LABEL.search(label) and not paper.topics:
+            paper.topics = _tags(content)
+    if not sections:
+        problems.append(Problem(line_number, f"summary of {paper.title!r} has no sections: kept whole"))
+    elif is_last and len(sections) < 4:
+        problems.append(Problem(line_number, f"possibly truncated: {paper.title!r} stops after {len(sections)} sections"))
+    kind = "structured_summary" if sections else "summary"
+    paper.summaries.append(ParsedSummary(lang=guess_language(summary), kind=kind, text=summary))
+    return paper, problems
 
 
-def _clean_name(name: str) -> str:
-    name = strip_markdown_emphasis(name).replace("\\*", "").replace("*", "")
-    return re.sub(r"[\d†‡§¶,]+$", "", name).strip()
+def _top_level_items(content: list[str]) -> list[str]:
+    """The least-indented list items (or lines) of a section: names, not their affiliations."""
+    items = [line for line in content if line.strip()]
+    if not items:
+        return []
+    indent = min(len(line) - len(line.lstrip()) for line in items)
+    top = [line.strip() for line in items if len(line) - len(line.lstrip()) == indent]
+    return [re.sub(r"^(?:[-*+]|\d+[.)])\s+", "", line) for line in top]
 
 
 def _authors(content: list[str]) -> list[str]:
-    """Authors from the bullets of the authors section, whichever of its layouts it uses."""
-    bullets = [line[2:].strip() for line in content if line.startswith("- ")]
-    for bullet in bullets:
-        labelled = re.match(r"\**作者\**\s*[:：]\s*(.+)", bullet)
-        if labelled:
-            return [_clean_name(n) for n in split_authors(labelled.group(1))[0] if _clean_name(n)]
-    if not bullets:
-        return []
-    if bullets[0].count(",") >= 2:  # one bullet listing every author; later bullets: affiliations
-        return [_clean_name(n) for n in split_authors(bullets[0])[0] if _clean_name(n)]
-    # a bullet per author, "Name, affiliation" at most
-    names = [_clean_name(bullet.split(",")[0]) for bullet in bullets]
-    return [n for n in names if n and not re.search(r"[\u4e00-\u9fff@{]", n)]
+    """People named in the authors section, whichever of its layouts the model used: a labelled
+    bullet ("作者：A, B"), one bullet of names, or a bullet per author with an affiliation."""
+    items = _top_level_items(content)
+    for item in items:
+        field = _FIELD_LABEL.match(item)
+        if field and _AUTHORS_LABEL.search(field.group(1)):
+            return split_authors(item[field.end() :])[0]
+    names: list[str] = []
+    for item in items:
+        if _FIELD_LABEL.match(item) or _NOT_AUTHORS.search(item):
+            continue  # "机构：...", e-mails, project pages
+        bold = re.findall(r"\*\*([^*]+)\*\*", item)
+        candidates = bold if bold else re.split(r",|，|、|;|；", item)
+        # names come first; the first piece that is not a name starts the affiliation
+        for candidate in candidates:
+            name = clean_author(candidate)
+            if name is None:
+                break
+            if name not in names:
+                names.append(name)
+    return names
 
 
 def _tags(content: list[str]) -> list[str]:
     tags: list[str] = []
-    for line in content:
-        if not line.startswith("- "):
-            continue
-        value = strip_markdown_emphasis(line[2:])
-        value = re.sub(r"^\**[^:：*]{1,8}\**\s*[:：]\s*", "", value)  # "主题分类：" labels
-        tags += [t.strip() for t in re.split(r"[、,，;；]", value) if t.strip()]
+    for item in _top_level_items(content):
+        value = _FIELD_LABEL.sub("", strip_markdown_emphasis(item))
+        tags += [t.strip() for t in re.split(r"[、,，;；|]", value) if t.strip()]
     return list(dict.fromkeys(tags))

@@ -1,7 +1,7 @@
 """An LLM topic table followed by full abstracts with Chinese translations.
 
-    ### LLM
-    |Publish Date|Title|Authors|Homepage|Code|
+    ### LLM                                    <- the topic
+    |Publish Date|Title|Authors|Homepage|Code|    <- or PDF/Link..., read by name (tables.py)
     | :---: | :---: | :---: | :---: | :---: |
     |**2024-07-17**|**Title**|First Author et.al.|[2407.12773v1](http://arxiv.org/abs/2407.12773v1)|null|
     ...
@@ -24,40 +24,39 @@ import re
 
 from bot.corpus.language import guess_language
 from bot.corpus.model import ParsedDigest, ParsedPaper, ParsedSummary, Problem
-from bot.corpus.parsers.common import (
-    MARKDOWN_LINK_RE,
-    is_table_separator,
-    parse_date,
-    split_authors,
-    split_table_row,
-    strip_markdown_emphasis,
-)
+from bot.corpus.parsers.common import split_authors, strip_markdown_emphasis
+from bot.corpus.parsers.tables import has_paper_table, paper_from_row, paper_rows
 from bot.corpus.text import join_hard_wrapped, parse_arxiv_id
 
 FORMAT = "topic-table-abstracts"
+# Both the table's "First Author et.al." and the abstracts' full lists come from arXiv.
+AUTHORS_RANK = 3
 
-_HEADER = re.compile(r"^\|\s*Publish Date\s*\|\s*Title\s*\|\s*Authors\s*\|\s*Homepage\s*\|\s*Code\s*\|", re.MULTILINE)
-_ENTRY = re.compile(r"^#####\s+(?P<title>.+?)\s*$")
+_ABSTRACTS = re.compile(r"^#{1,6}\s+\**Abstracts\**\s*$", re.MULTILINE | re.IGNORECASE)
+_ENTRY = re.compile(r"^#{4,6}\s+(?P<title>.+?)\s*$")
 _ID_LINE = re.compile(r"^(?P<id>\S+)\s+by\s+(?P<authors>.+)$")
+_ID_LINE_ANYWHERE = re.compile(r"^\s*(?:arxiv:)?\d{4}\.\d{4,5}(?:v\d+)?\s+by\s+\S", re.MULTILINE | re.IGNORECASE)
 _TRANSLATION = re.compile(r"^摘要\s*[:：]\s*")
 
 
 def detect(text: str) -> bool:
-    return bool(_HEADER.search(text))
+    """A paper table followed by abstract entries (`<id> by <authors>` lines)."""
+    return has_paper_table(text) and bool(_ABSTRACTS.search(text) or _ID_LINE_ANYWHERE.search(text))
 
 
 def parse(text: str) -> ParsedDigest:
     digest = ParsedDigest(format=FORMAT, digest_date=None)
     lines = text.split("\n")
-    topic = None
-    abstracts_at = next((i for i, line in enumerate(lines) if line.strip() == "#### Abstracts"), len(lines))
-    for number, line in enumerate(lines[:abstracts_at], start=1):
-        if line.startswith("### "):
-            topic = line[4:].strip()
-        elif line.startswith("|") and not _HEADER.match(line) and not is_table_separator(line):
-            entry = _parse_row(line, number, topic)
-            (digest.problems if isinstance(entry, Problem) else digest.papers).append(entry)
-    starts = [i for i in range(abstracts_at, len(lines)) if _ENTRY.match(lines[i])]
+    abstracts = _ABSTRACTS.search(text)
+    abstracts_at = text.count("\n", 0, abstracts.start()) if abstracts else len(lines)
+    for row in paper_rows("\n".join(lines[:abstracts_at])):
+        entry = paper_from_row(row)
+        (digest.problems if isinstance(entry, Problem) else digest.papers).append(entry)
+    starts = [
+        i
+        for i in range(abstracts_at + 1 if abstracts else len(lines), len(lines) - 1)
+        if _ENTRY.match(lines[i]) and (_ID_LINE.match(lines[i + 1].strip()) or abstracts)
+    ]
     for position, start in enumerate(starts):
         end = starts[position + 1] if position + 1 < len(starts) else len(lines)
         entry = _parse_abstract(lines[start:end], start + 1, is_last=position + 1 == len(starts))
@@ -66,36 +65,17 @@ def parse(text: str) -> ParsedDigest:
     return digest
 
 
-def _parse_row(line: str, number: int, topic: str | None) -> ParsedPaper | Problem:
-    cells = split_table_row(line)
-    if len(cells) < 5:
-        return Problem(number, f"malformed table row: expected 5 cells, found {len(cells)}")
-    homepage = MARKDOWN_LINK_RE.search(cells[3])
-    ids = parse_arxiv_id(homepage["url"] if homepage else cells[3])
-    if not ids:
-        return Problem(number, "table row without an arXiv id")
-    paper = ParsedPaper(title=strip_markdown_emphasis(cells[1]), line=number, published=parse_date(cells[0]))
-    paper.arxiv_id, paper.arxiv_version = ids
-    paper.authors, paper.authors_complete = split_authors(cells[2])
-    if topic:
-        paper.topics.append(topic)
-    code = MARKDOWN_LINK_RE.search(cells[4])
-    if code:
-        paper.links.append(("code", code["url"]))
-    return paper
-
-
 def _parse_abstract(lines: list[str], number: int, is_last: bool) -> ParsedPaper | Problem:
     title = strip_markdown_emphasis(_ENTRY.match(lines[0])["title"])
     id_line = _ID_LINE.match(lines[1].strip()) if len(lines) > 1 else None
     ids = parse_arxiv_id(id_line["id"]) if id_line else None
-    if not ids:
-        reason = "truncated mid-paper" if is_last else "abstract entry without its 'ID by authors' line"
-        return Problem(number, f"{reason}: {title!r}")
+    if not ids and is_last:
+        return Problem(number, f"truncated mid-paper: {title!r}")
     paper = ParsedPaper(title=title, line=number)
-    paper.arxiv_id, paper.arxiv_version = ids
-    paper.authors, paper.authors_complete = split_authors(id_line["authors"])
-    body = lines[2:]
+    if ids:  # else the entry is known by its title, and merges with its table row
+        paper.arxiv_id, paper.arxiv_version = ids
+        paper.authors, paper.authors_complete = split_authors(id_line["authors"])
+    body = lines[2:] if ids else lines[1:]
     translation_at = next((i for i, line in enumerate(body) if _TRANSLATION.match(line)), None)
     if translation_at is None:
         if is_last:
