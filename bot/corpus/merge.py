@@ -22,6 +22,21 @@ def version_number(version: str | None) -> int:
     return int(version[1:]) if version else 0
 
 
+def authors_rank(paper: ParsedPaper) -> int:
+    """What the papers table stores as `authors_rank`: the source's rank (each parser's
+    AUTHORS_RANK: arXiv-derived lists over LLM-written ones) times two, plus one for a
+    complete list."""
+    return paper.authors_source_rank * 2 + int(paper.authors_complete)
+
+
+def _authors_strength(rank: int, authors: list[str]) -> tuple:
+    """Which of two author lists to keep: the higher rank, then the longer list, then (only so
+    the result never depends on ingest order) the one that sorts last."""
+    if not authors:
+        return (-1,)
+    return (rank, len(authors), json.dumps(authors, ensure_ascii=False))
+
+
 def merge_entries(papers: Iterable[ParsedPaper]) -> list[ParsedPaper]:
     """Entries of one digest that describe the same paper, merged into one (first seen first)."""
     merged: dict[str, ParsedPaper] = {}
@@ -44,8 +59,9 @@ def _merge_into(into: ParsedPaper, other: ParsedPaper) -> None:
         into.arxiv_id = other.arxiv_id
     if version_number(other.arxiv_version) > version_number(into.arxiv_version):
         into.arxiv_version = other.arxiv_version
-    if (other.authors_complete and not into.authors_complete) or len(other.authors) > len(into.authors):
+    if _authors_strength(authors_rank(other), other.authors) > _authors_strength(authors_rank(into), into.authors):
         into.authors, into.authors_complete = other.authors, other.authors_complete
+        into.authors_source_rank = other.authors_source_rank
     into.abstract = into.abstract or other.abstract
     into.published = into.published or other.published
     if other.votes is not None:
@@ -63,11 +79,10 @@ def updated_fields(row: dict, paper: ParsedPaper) -> dict:
     newer_version = version_number(paper.arxiv_version) > version_number(row["arxiv_version"])
     if newer_version:
         changes["arxiv_version"] = paper.arxiv_version
-    authors = json.loads(row["authors"])
-    if paper.authors_complete and len(paper.authors) > len(authors):
+    stored = _authors_strength(row["authors_rank"], json.loads(row["authors"]))
+    if _authors_strength(authors_rank(paper), paper.authors) > stored:
         changes["authors"] = json.dumps(paper.authors, ensure_ascii=False)
-    elif not authors and paper.authors:
-        changes["authors"] = json.dumps(paper.authors, ensure_ascii=False)
+        changes["authors_rank"] = authors_rank(paper)
     # a new arXiv version may rewrite its abstract; otherwise the first abstract seen stays
     if paper.abstract and (not row["abstract"] or (newer_version and paper.abstract != row["abstract"])):
         changes["abstract"] = paper.abstract

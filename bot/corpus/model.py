@@ -7,8 +7,9 @@ identity, so a parser only reports what it sees where it sees it.
 
 from __future__ import annotations
 
-from bot.errors import PaperbotError
 from dataclasses import dataclass, field
+
+from bot.errors import PaperbotError
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ParsedPaper:
     arxiv_version: str | None = None  # "v1" when the digest states it
     authors: list[str] = field(default_factory=list)  # in the paper's order
     authors_complete: bool = True  # False for "First Author et.al." style lists
+    authors_source_rank: int = 0  # how authoritative the digest's author lists are (see merge.py)
     abstract: str | None = None  # English abstract
     published: str | None = None  # YYYY-MM-DD
     topics: list[str] = field(default_factory=list)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 from bot.corpus.merge import merge_entries
 from bot.corpus.model import DigestError, ParsedDigest, ParsedPaper, Problem
@@ -16,6 +17,7 @@ from bot.corpus.text import clean_text
 
 # Larger files are refused before reading: no real digest comes near it.
 MAX_DIGEST_BYTES = 20_000_000
+ARXIV_FIRST_DAY = date(1991, 8, 1)
 
 
 @dataclass
@@ -61,13 +63,28 @@ def parse_digest(text: str) -> ParsedDigest:
     digest = parser.parse(text)
     if not digest.papers and parser is not generic and generic.detect(text):
         # it looked like a known layout but was not one: the arXiv ids still name its papers
-        fallback = generic.parse(text)
-        fallback.problems = digest.problems + fallback.problems
-        digest = fallback
+        parser, problems = generic, digest.problems
+        digest = generic.parse(text)
+        digest.problems = problems + digest.problems
+    for paper in digest.papers:
+        paper.authors_source_rank = parser.AUTHORS_RANK
     if not digest.papers:
         reasons = "; ".join(f"line {p.line}: {p.message}" for p in digest.problems[:3])
         raise DigestError("no paper could be read" + (f" ({reasons})" if reasons else ""))
     return digest
+
+
+def check_date(digest_date: str | None, today: date) -> None:
+    """Refuse a digest dated after tomorrow (one server's upload must never become every
+    server's "latest digest") or before arXiv existed. `today` is the UTC date; one day of
+    slack covers digests written in time zones ahead of UTC."""
+    if digest_date is None:
+        return
+    day = date.fromisoformat(digest_date)
+    if day > today + timedelta(days=1):
+        raise DigestError(f"dated {digest_date}, more than a day after today ({today.isoformat()})")
+    if day < ARXIV_FIRST_DAY:
+        raise DigestError(f"dated {digest_date}, before arXiv existed ({ARXIV_FIRST_DAY.isoformat()})")
 
 
 @dataclass
@@ -81,11 +98,13 @@ class PreparedDigest:
     papers: list[ParsedPaper] = field(default_factory=list)
 
 
-def prepare_digest(data: bytes, name: str, path: str | None = None) -> PreparedDigest:
-    """Decode, parse and merge a digest; a digest that cannot be read gets `report.error`."""
+def prepare_digest(data: bytes, name: str, path: str | None = None, today: date | None = None) -> PreparedDigest:
+    """Decode, parse and merge a digest; a digest that cannot be read, or whose date is not
+    sane, gets `report.error`. `today` defaults to the UTC date now (tests pass their own)."""
     prepared = PreparedDigest(FileReport(name=name), hashlib.sha256(data).hexdigest(), path)
     try:
         prepared.digest = parse_digest(decode_digest(data))
+        check_date(prepared.digest.digest_date, today or datetime.now(UTC).date())
     except DigestError as exc:
         prepared.report.error = str(exc)
         return prepared

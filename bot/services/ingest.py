@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import date
 from pathlib import Path
 
 from bot.corpus.reading import FileReport, PreparedDigest, prepare_digest
@@ -58,13 +59,16 @@ async def write_digest(db: Database, prepared: PreparedDigest) -> FileReport:
     return report
 
 
-async def ingest_bytes(db: Database, data: bytes, name: str, path: str | None = None) -> FileReport:
+async def ingest_bytes(
+    db: Database, data: bytes, name: str, path: str | None = None, *, today: date | None = None
+) -> FileReport:
     """Ingest one digest's bytes. Never raises for bad input: the report carries the error.
-    Parsing runs in a worker thread, so the event loop stays free for the bot."""
+    Parsing runs in a worker thread, so the event loop stays free for the bot. `today` (the
+    UTC date by default) bounds the digest's date."""
     seen = await _already_ingested(db, data, name)
     if seen is not None:
         return seen
-    return await write_digest(db, await asyncio.to_thread(prepare_digest, data, name, path))
+    return await write_digest(db, await asyncio.to_thread(prepare_digest, data, name, path, today))
 
 
 def _read(path: Path) -> bytes | FileReport:
@@ -100,6 +104,8 @@ async def ingest_many(
     db: Database,
     sources: Iterable[tuple[str, str | None, Callable[[], bytes | FileReport]]],
     on_file: Callable[[FileReport], None] | None = None,
+    *,
+    today: date | None = None,
 ) -> list[FileReport]:
     """Ingest digests in order, parsing the next one in a worker thread while the current one
     is written: parsing is Python, writing is mostly SQLite (which releases the GIL), so on
@@ -111,7 +117,7 @@ async def ingest_many(
         if isinstance(data, FileReport):
             return data
         seen = await _already_ingested(db, data, name)
-        return seen if seen is not None else await asyncio.to_thread(prepare_digest, data, name, path)
+        return seen if seen is not None else await asyncio.to_thread(prepare_digest, data, name, path, today)
 
     reports: list[FileReport] = []
     pending = None
@@ -128,7 +134,11 @@ async def ingest_many(
 
 
 async def ingest_paths(
-    db: Database, paths: Iterable[Path], on_file: Callable[[FileReport], None] | None = None
+    db: Database,
+    paths: Iterable[Path],
+    on_file: Callable[[FileReport], None] | None = None,
+    *,
+    today: date | None = None,
 ) -> list[FileReport]:
     """Ingest files and folders of digests; a path that does not exist gets its own report."""
     paths = list(paths)
@@ -137,7 +147,8 @@ async def ingest_paths(
         if on_file:
             on_file(report)
     files = digest_files(p for p in paths if p.exists())
-    return missing + await ingest_many(db, ((f.name, str(f), lambda f=f: _read(f)) for f in files), on_file)
+    sources = ((f.name, str(f), lambda f=f: _read(f)) for f in files)
+    return missing + await ingest_many(db, sources, on_file, today=today)
 
 
 async def embed_new(library: Library, *, rebuild: bool = False, progress: EmbedProgress | None = None) -> int:

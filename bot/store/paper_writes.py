@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from bot.corpus.merge import updated_fields
+from bot.corpus.merge import authors_rank, updated_fields
 from bot.corpus.model import ParsedPaper
 from bot.corpus.text import text_sha, title_hash
 from bot.store.keyword_index import reindex_papers
@@ -66,8 +66,8 @@ async def write_papers(conn, digest_id: int, papers: list[ParsedPaper]) -> Write
             paper_id, next_id = next_id, next_id + 1
             inserts.append((
                 paper_id, paper.arxiv_id, paper.arxiv_version, paper.title, title_hash(paper.title),
-                json.dumps(paper.authors, ensure_ascii=False), paper.abstract, paper.published,
-                paper.votes,
+                json.dumps(paper.authors, ensure_ascii=False), authors_rank(paper), paper.abstract,
+                paper.published, paper.votes,
             ))
             is_new.append(True)
         else:
@@ -79,8 +79,8 @@ async def write_papers(conn, digest_id: int, papers: list[ParsedPaper]) -> Write
         paper_ids.append(paper_id)
 
     await conn.executemany(
-        "INSERT INTO papers (id, arxiv_id, arxiv_version, title, title_hash, authors, abstract, "
-        "published, votes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO papers (id, arxiv_id, arxiv_version, title, title_hash, authors, authors_rank, "
+        "abstract, published, votes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         inserts,
     )
     for paper_id, changes in updates:

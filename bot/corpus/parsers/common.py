@@ -51,25 +51,32 @@ _AUTHOR_MARKUP = re.compile(
 _AFFILIATION_START = re.compile(r"\s*[:：（(]")
 _LIST_LABEL = re.compile(r"^\s*\**\s*(?:authors?|作者(?:信息)?|主要贡献者|贡献者|저자)\s*\**\s*[:：]\s*", re.IGNORECASE)
 _LEADING_CONJUNCTION = re.compile(r"^(?:and|和|及|与|&)\s+", re.IGNORECASE)
-_INSTITUTION = re.compile(
-    r"大学|学院|实验室|研究院|研究所|研究中心|公司|团队|小组|中心|机构|独立研究者|"
+# Institutions, companies and the titles and notes models copy beside names.
+_NOT_A_PERSON = re.compile(
+    r"大学|学院|实验室|研究院|研究所|研究中心|公司|团队|小组|中心|机构|独立研究者|贡献|通讯|"
     r"\b(?:universit\w*|univ|institut\w*|laborator\w*|labs?|inc|ltd|llc|corp\w*|academy|college|"
-    r"school|department|dept|cent(?:er|re)|team|group|research|studios?|google|meta|microsoft|"
-    r"nvidia|deepmind|openai|alibaba|tencent|bytedance|huawei)\b",
+    r"school|department|dept|cent(?:er|re)|team|group|research|studios?|technolog\w*|google|meta|"
+    r"microsoft|nvidia|deepmind|openai|alibaba|tencent|bytedance|huawei|ieee|member|fellow|equal|"
+    r"contribution|corresponding|author)\b",
     re.IGNORECASE,
 )
 _LATIN_NAME = re.compile(r"^[^\W\d_][\w'’.\-]*(?:\s+[^\W\d_][\w'’.\-]*){1,5}$")
 _CJK_NAME = re.compile(r"^[\u4e00-\u9fff\uac00-\ud7af·]{2,5}$")
 
 
+def strip_author_markup(text: str) -> str:
+    """Footnote marks and affiliation numbers removed: `A<sup>1,2</sup>, B$^{2}$` -> `A, B`."""
+    return _AUTHOR_MARKUP.sub("", text)
+
+
 def clean_author(name: str) -> str | None:
     """One person's name without markup, footnote marks or affiliation; None when what is
     left is not a person's name (an institution, a number, `+`, an e-mail, a sentence)."""
-    name = _AUTHOR_MARKUP.sub("", name)
+    name = strip_author_markup(name)
     name = _AFFILIATION_START.split(name, maxsplit=1)[0]
     name = _LEADING_CONJUNCTION.sub("", squash_whitespace(name)).strip(" .,;·-_")
     name = re.sub(r"(?<=[^\W\d_])\d+$", "", name).strip()  # "Ling Yue1": an affiliation number
-    if not name or _INSTITUTION.search(name) or not (_LATIN_NAME.match(name) or _CJK_NAME.match(name)):
+    if not name or _NOT_A_PERSON.search(name) or not (_LATIN_NAME.match(name) or _CJK_NAME.match(name)):
         return None
     return name
 
@@ -81,7 +88,7 @@ def squash_whitespace(text: str) -> str:
 def split_authors(text: str) -> tuple[list[str], bool]:
     """Author names from `A, B, C` (or `A et.al.`, `A, B, +`), each cleaned by `clean_author`;
     returns (names, complete). A label (`Authors:`, `主要贡献者:`) before the list is dropped."""
-    text = _LIST_LABEL.sub("", strip_markdown_emphasis(text.strip())).strip().rstrip(".")
+    text = _LIST_LABEL.sub("", strip_author_markup(strip_markdown_emphasis(text.strip()))).strip().rstrip(".")
     complete = True
     et_al = re.search(r"\s*(?:,\s*)?\b(?:et\.?\s*al\.?|等)$", text, re.IGNORECASE)
     if et_al:

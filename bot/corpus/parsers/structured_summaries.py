@@ -21,7 +21,12 @@ import re
 
 from bot.corpus.language import guess_language
 from bot.corpus.model import ParsedDigest, ParsedPaper, ParsedSummary, Problem
-from bot.corpus.parsers.common import MARKDOWN_LINK_RE, clean_author, split_authors, strip_markdown_emphasis
+from bot.corpus.parsers.common import (
+    clean_author,
+    split_authors,
+    strip_author_markup,
+    strip_markdown_emphasis,
+)
 from bot.corpus.text import parse_arxiv_id
 
 FORMAT = "structured-summaries"
@@ -34,6 +39,7 @@ _LINK_LINE = re.compile(r"^\[[^\]]*\]\((?P<url>https?://(?:www\.)?arxiv\.org/(?:
 # section labels: "1. **论文标题**", "**论文标题**：" on a line of its own
 _LABEL = re.compile(r"^(?:\d+[.、)]\s*)?\*{2,3}(?P<label>[^*]{1,30}?)\*{2,3}\s*[:：]?\s*$")
 _AUTHORS_LABEL = re.compile(r"作者|authors?\b", re.IGNORECASE)
+_AUTHORS_FIELD = re.compile(r"^(?:作者|作者列表|作者信息|主要贡献者|贡献者|authors?)$", re.IGNORECASE)
 _TAGS_LABEL = re.compile(r"标签|关键词|keywords?|tags?", re.IGNORECASE)
 _FIELD_LABEL = re.compile(r"^\**([^:：*]{1,8})\**\s*[:：]\s*")  # "主题分类：", "**机构**:"
 _NOT_AUTHORS = re.compile(r"机构|单位|邮箱|affiliation|email|e-mail|项目|网页|http|@", re.IGNORECASE)
@@ -127,14 +133,14 @@ def _authors(content: list[str]) -> list[str]:
     items = _top_level_items(content)
     for item in items:
         field = _FIELD_LABEL.match(item)
-        if field and _AUTHORS_LABEL.search(field.group(1)):
+        if field and _AUTHORS_FIELD.match(field.group(1).strip()):
             return split_authors(item[field.end() :])[0]
     names: list[str] = []
     for item in items:
         if _FIELD_LABEL.match(item) or _NOT_AUTHORS.search(item):
             continue  # "机构：...", e-mails, project pages
         bold = re.findall(r"\*\*([^*]+)\*\*", item)
-        candidates = bold if bold else re.split(r",|，|、|;|；", item)
+        candidates = bold if bold else re.split(r",|，|、|;|；", strip_author_markup(item))
         # names come first; the first piece that is not a name starts the affiliation
         for candidate in candidates:
             name = clean_author(candidate)
