@@ -1,6 +1,7 @@
 """Ingesting the five real digests: one paper per identity, merged across digests, idempotent."""
 
 import json
+from datetime import date
 
 import pytest
 
@@ -201,3 +202,39 @@ async def test_invisible_characters_never_reach_the_store(db):
     assert json.loads(row["authors"]) == ["Eve Example"]
     text = await db.fetchval("SELECT text FROM summaries")
     assert "\u200b" not in text and "보이지 않는 문자" in text
+
+
+LLM_WRITTEN = (
+    "# Gentle Experts Are Sparse\n"
+    "[arxiv_pdf_url](https://arxiv.org/pdf/2501.00071)\n"
+    "### 作者信息\n"
+    "- Ada King Lovelace<sup>1</sup>, Alan M. Turing$^{2}$, Charles Babbage（剑桥大学）\n"
+    "### 研究方法\n"
+    "- 温和的专家。\n"
+).encode()
+HF_LIST = (
+    "## Daily Papers (2025-01-07)\n\n"
+    "### [Gentle Experts Are Sparse](https://arxiv.org/abs/2501.00071)\n\n"
+    "Authors: Ada Lovelace, Alan Turing\n\n"
+    "- **What's New**: 부드러운 전문가.\n"
+).encode()
+
+
+@pytest.mark.parametrize("order", [(LLM_WRITTEN, HF_LIST), (HF_LIST, LLM_WRITTEN)])
+async def test_the_more_authoritative_author_list_wins_in_either_order(db, order):
+    for number, data in enumerate(order):
+        assert (await ingest_bytes(db, data, f"{number}.md")).error is None
+    row = await db.fetchone("SELECT authors, authors_rank FROM papers WHERE arxiv_id = '2501.00071'")
+    # the Hugging Face list (from arXiv) beats the longer list an LLM copied from the PDF
+    assert (json.loads(row["authors"]), row["authors_rank"]) == (["Ada Lovelace", "Alan Turing"], 7)
+    assert await db.fetchval("SELECT count(*) FROM summaries") == 2
+
+
+async def test_a_digest_dated_in_the_future_is_refused_and_writes_nothing(db):
+    future = HF_LIST.replace(b"2025-01-07", b"2099-01-01")
+    report = await ingest_bytes(db, future, "future.md", today=date(2098, 12, 30))
+    assert report.error == "dated 2099-01-01, more than a day after today (2098-12-30)"
+    assert await db.fetchval("SELECT count(*) FROM digests") == 0
+    assert await db.fetchval("SELECT count(*) FROM papers") == 0
+    # without a clock passed in, today is the real UTC date
+    assert (await ingest_bytes(db, future, "future.md")).error.startswith("dated 2099-01-01, more than a day")
