@@ -221,7 +221,7 @@ async def test_ingest_takes_an_attachment_and_reports_what_it_added(paperbot, fa
     option, resolved = fake_discord.attachment("digest", "today.md", MENTION_DIGEST.encode())
     token = await fake_discord.send_slash_command(guild, general, "ingest", [option], admin=True, resolved=resolved)
     [report] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
-    assert "today.md (topic-table-abstracts, 2025-02-01): 1 new papers" in report["content"]
+    assert "today.md (arxiv-daily-tables, 2025-02-01): 1 new papers" in report["content"]  # a table, no abstracts
     assert await bot.lib.db.fetchval("SELECT count(*) FROM papers WHERE arxiv_id = '2502.00001'") == 1
 
     option, resolved = fake_discord.attachment("digest", "noise.bin", bytes(range(256)) * 4)

@@ -34,7 +34,7 @@ import re
 
 from bot.corpus.language import guess_language
 from bot.corpus.model import ParsedDigest, ParsedPaper, ParsedSummary, Problem
-from bot.corpus.parsers.common import MARKDOWN_LINK_RE, parse_date, split_authors, strip_markdown_emphasis
+from bot.corpus.parsers.common import parse_date, split_authors, strip_markdown_emphasis
 from bot.corpus.text import parse_arxiv_id
 
 FORMAT = "chatpaper"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.corpus.text import squash_spaces
+
 # [text](url): the text may contain brackets one level deep (titles like "[SAM] ...").
 MARKDOWN_LINK_RE = re.compile(r"\[(?P<text>(?:[^\[\]]|\[[^\[\]]*\])*)\]\((?P<url>[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)\)")
 
@@ -19,21 +21,6 @@ def parse_date(text: str) -> str | None:
     if not (1 <= month <= 12 and 1 <= day <= 31):
         return None
     return f"{year:04d}-{month:02d}-{day:02d}"
-
-
-def split_table_row(line: str) -> list[str]:
-    """Cells of a Markdown table row `|a|b|c|`, stripped. Pipes inside links are not expected."""
-    inner = line.strip()
-    if inner.startswith("|"):
-        inner = inner[1:]
-    if inner.endswith("|"):
-        inner = inner[:-1]
-    return [cell.strip() for cell in inner.split("|")]
-
-
-def is_table_separator(line: str) -> bool:
-    """`|---|:---:|` lines between a table's header and its rows."""
-    return bool(re.fullmatch(r"\s*\|?(\s*:?-+:?\s*\|)+\s*:?-*:?\s*", line))
 
 
 def strip_markdown_emphasis(text: str) -> str:
@@ -56,11 +43,11 @@ _NOT_A_PERSON = re.compile(
     r"大学|学院|实验室|研究院|研究所|研究中心|公司|团队|小组|中心|机构|独立研究者|贡献|通讯|"
     r"\b(?:universit\w*|univ|institut\w*|laborator\w*|labs?|inc|ltd|llc|corp\w*|academy|college|"
     r"school|department|dept|cent(?:er|re)|team|group|research|studios?|technolog\w*|google|meta|"
-    r"microsoft|nvidia|deepmind|openai|alibaba|tencent|bytedance|huawei|ieee|member|fellow|equal|"
+    r"microsoft|nvidia|deepmind|openai|alibaba|tencent|bytedance|ieee|member|fellow|equal|"
     r"contribution|corresponding|author)\b",
     re.IGNORECASE,
 )
-_LATIN_NAME = re.compile(r"^[^\W\d_][\w'’.\-]*(?:\s+[^\W\d_][\w'’.\-]*){1,5}$")
+_LATIN_NAME = re.compile(r"^[^\W\d_][\w'’.\-]*(?:\s+-?[^\W\d_][\w'’.\-]*){0,5}$")  # "S. -H. Gary Chan"
 _CJK_NAME = re.compile(r"^[\u4e00-\u9fff\uac00-\ud7af·]{2,5}$")
 
 
@@ -69,20 +56,21 @@ def strip_author_markup(text: str) -> str:
     return _AUTHOR_MARKUP.sub("", text)
 
 
-def clean_author(name: str) -> str | None:
+def clean_author(name: str, *, one_word_ok: bool = True) -> str | None:
     """One person's name without markup, footnote marks or affiliation; None when what is
-    left is not a person's name (an institution, a number, `+`, an e-mail, a sentence)."""
+    left is not a person's name (an institution, a number, `+`, an e-mail, a sentence).
+    Lists taken from arXiv have one-word names; where names are guessed from free text,
+    `one_word_ok=False` tells "Amherst" (the tail of an affiliation) from a person."""
     name = strip_author_markup(name)
     name = _AFFILIATION_START.split(name, maxsplit=1)[0]
-    name = _LEADING_CONJUNCTION.sub("", squash_whitespace(name)).strip(" .,;·-_")
+    # a Python list written out ("['A', 'B']") leaves brackets and quotes around names
+    name = _LEADING_CONJUNCTION.sub("", squash_spaces(name).strip(" []'\"")).strip(" .,;·-_'\"")
     name = re.sub(r"(?<=[^\W\d_])\d+$", "", name).strip()  # "Ling Yue1": an affiliation number
     if not name or _NOT_A_PERSON.search(name) or not (_LATIN_NAME.match(name) or _CJK_NAME.match(name)):
         return None
+    if not one_word_ok and _LATIN_NAME.match(name) and " " not in name:
+        return None
     return name
-
-
-def squash_whitespace(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
 
 
 def split_authors(text: str) -> tuple[list[str], bool]:

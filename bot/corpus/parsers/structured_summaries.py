@@ -143,7 +143,7 @@ def _authors(content: list[str]) -> list[str]:
         candidates = bold if bold else re.split(r",|，|、|;|；", strip_author_markup(item))
         # names come first; the first piece that is not a name starts the affiliation
         for candidate in candidates:
-            name = clean_author(candidate)
+            name = clean_author(candidate, one_word_ok=False)
             if name is None:
                 break
             if name not in names:
