@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
-from bot.corpus.text import squash_spaces
+from bot.corpus.text import MARKDOWN, squash_spaces
 
 # [text](url): the text may contain brackets one level deep (titles like "[SAM] ...").
 MARKDOWN_LINK_RE = re.compile(r"\[(?P<text>(?:[^\[\]]|\[[^\[\]]*\])*)\]\((?P<url>[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)\)")
@@ -26,6 +27,46 @@ def parse_date(text: str) -> str | None:
 def strip_markdown_emphasis(text: str) -> str:
     """`**bold**` and `__bold__` markers removed."""
     return re.sub(r"(\*\*|__)(.+?)\1", r"\2", text).strip()
+
+
+@dataclass
+class Block:
+    """One block of a Markdown digest, as markdown-it reads it."""
+
+    line: int  # 1-based, where the block starts
+    kind: str  # "heading", "text" (a paragraph or list-item paragraph), "header_row", "row", "raw"
+    text: str  # the block's Markdown; a table row's cells joined by " | "
+    cells: list[str] = field(default_factory=list)  # a table row's cells, as Markdown
+
+
+def markdown_blocks(text: str) -> list[Block]:
+    """Headings, paragraphs, table rows and raw (HTML, code) blocks, in order."""
+    blocks: list[Block] = []
+    kind = "text"
+    row: Block | None = None
+    for token in MARKDOWN.parse(text):
+        line = (token.map[0] if token.map else 0) + 1
+        if token.type == "heading_open":
+            kind = "heading"
+        elif token.type == "heading_close":
+            kind = "text"
+        elif token.type == "thead_open":
+            kind = "header_row"
+        elif token.type == "thead_close":
+            kind = "text"
+        elif token.type == "tr_open":
+            row = Block(line, "header_row" if kind == "header_row" else "row", "")
+        elif token.type == "tr_close" and row is not None:
+            row.text = " | ".join(row.cells)
+            blocks.append(row)
+            row = None
+        elif token.type == "inline" and row is not None:
+            row.cells.append(token.content.strip())
+        elif token.type == "inline":
+            blocks.append(Block(line, kind, token.content))
+        elif token.type in ("html_block", "code_block", "fence"):
+            blocks.append(Block(line, "raw", token.content))
+    return blocks
 
 
 # --- authors --------------------------------------------------------------------------------

@@ -14,11 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from markdown_it import MarkdownIt
-
 from bot.corpus.language import guess_language
 from bot.corpus.model import ParsedDigest, ParsedPaper, ParsedSummary, Problem
-from bot.corpus.parsers.common import MARKDOWN_LINK_RE, parse_date, strip_markdown_emphasis
+from bot.corpus.parsers.common import MARKDOWN_LINK_RE, markdown_blocks, parse_date, strip_markdown_emphasis
 from bot.corpus.text import markdown_to_text, squash_spaces
 
 FORMAT = "generic-arxiv-ids"
@@ -34,7 +32,6 @@ _ID = re.compile(
 _GENERIC_LINK_TEXT = re.compile(
     r"^(?:pdf|abs|arxiv|link|paper|here|url|html|(?:arxiv\s*:?\s*)?\d{4}\.\d{4,5}(?:v\d+)?)$", re.IGNORECASE
 )
-_MARKDOWN = MarkdownIt("commonmark").enable("table")
 MAX_TEXT_CHARS = 4000
 MAX_TITLE_CHARS = 200
 
@@ -57,29 +54,8 @@ class _Unit:
 
 
 def _units(text: str) -> list[_Unit]:
-    """Headings, paragraphs, list-item paragraphs and table rows, in order."""
-    units: list[_Unit] = []
-    tokens = _MARKDOWN.parse(text)
-    heading = False
-    row: list[str] | None = None
-    row_line = 0
-    for token in tokens:
-        if token.type == "heading_open":
-            heading = True
-        elif token.type == "heading_close":
-            heading = False
-        elif token.type == "tr_open":
-            row, row_line = [], (token.map[0] if token.map else 0) + 1
-        elif token.type == "tr_close" and row is not None:
-            units.append(_Unit(row_line, False, " | ".join(row)))
-            row = None
-        elif token.type == "inline":
-            if row is not None:
-                row.append(token.content)
-            else:
-                units.append(_Unit((token.map[0] if token.map else 0) + 1, heading, token.content))
-        elif token.type in ("html_block", "code_block", "fence"):
-            units.append(_Unit((token.map[0] if token.map else 0) + 1, False, token.content))
+    """Headings, paragraphs, list-item paragraphs and table rows, in order, with their ids."""
+    units = [_Unit(block.line, block.kind == "heading", block.text) for block in markdown_blocks(text)]
     for unit in units:
         unit.ids = arxiv_ids(unit.markdown)
     return units

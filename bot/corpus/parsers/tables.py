@@ -13,11 +13,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from markdown_it import MarkdownIt
-
 from bot.corpus.language import guess_language
 from bot.corpus.model import ParsedPaper, ParsedSummary, Problem
-from bot.corpus.parsers.common import MARKDOWN_LINK_RE, parse_date, split_authors, strip_markdown_emphasis
+from bot.corpus.parsers.common import (
+    MARKDOWN_LINK_RE,
+    markdown_blocks,
+    parse_date,
+    split_authors,
+    strip_markdown_emphasis,
+)
 from bot.corpus.text import parse_arxiv_id
 
 # canonical column -> header names that mean it (lower case, spaces squashed)
@@ -31,7 +35,6 @@ COLUMNS = {
 }
 _COLUMN_OF = {name: column for column, names in COLUMNS.items() for name in names}
 _HEADER_LINE = re.compile(r"^\s*\|?(?P<cells>[^\n]*\|[^\n]*)\n\s*\|?\s*:?-{2,}", re.MULTILINE)
-_MARKDOWN = MarkdownIt("commonmark").enable("table")
 
 
 def column_of(header: str) -> str | None:
@@ -65,32 +68,17 @@ def paper_rows(text: str, skip_heading=lambda heading: False) -> list[TableRow]:
     lines = text.split("\n")
     rows: list[TableRow] = []
     topic = None
-    tokens = _MARKDOWN.parse(text)
     columns: list[str | None] = []
-    in_heading = in_head = False
-    cells: list[str] = []
-    row_line = 0
-    for token in tokens:
-        if token.type == "heading_open":
-            in_heading = True
-        elif token.type == "heading_close":
-            in_heading = False
-        elif token.type == "inline" and in_heading:
-            heading = strip_markdown_emphasis(token.content)
+    for block in markdown_blocks(text):
+        if block.kind == "heading":
+            heading = strip_markdown_emphasis(block.text)
             if not skip_heading(heading):
                 topic = heading
-        elif token.type == "thead_open":
-            in_head = True
-        elif token.type == "thead_close":
-            in_head = False
-            columns = _columns(cells)
-        elif token.type == "tr_open":
-            cells, row_line = [], token.map[0] if token.map else 0
-        elif token.type == "inline" and not in_heading:
-            cells.append(token.content.strip())
-        elif token.type == "tr_close" and not in_head and "title" in columns:
-            named = {column: cell for column, cell in zip(columns, cells) if column}
-            rows.append(TableRow(row_line + 1, topic, named, lines[row_line]))
+        elif block.kind == "header_row":
+            columns = _columns(block.cells)
+        elif block.kind == "row" and "title" in columns:
+            cells = {column: cell for column, cell in zip(columns, block.cells) if column}
+            rows.append(TableRow(block.line, topic, cells, lines[block.line - 1]))
     return rows
 
 
