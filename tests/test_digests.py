@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.corpus.ingest import ingest_paths
+from bot.services.ingest import ingest_paths
 from bot.corpus.merge import merge_entries
 from bot.corpus.reading import decode_digest, parse_digest
 from tests.conftest import CORPUS_DIR, PROJECT_ROOT
