@@ -85,6 +85,11 @@ async def test_discuss_opens_one_thread_per_paper_and_answers_in_it_from_the_pap
     [pointer] = await fake_discord.wait_for(lambda: fake_discord.followups.get(again))
     assert f"<#{thread}>" in pointer["content"] and len([c for c in fake_discord.channels.values() if c["type"] == 11]) == 1
 
+    fake_discord.no_threads.add(channel_id(guild, "papers"))
+    refused = await fake_discord.click(guild, channel_id(guild, "papers"), card, discuss)
+    [line] = await fake_discord.wait_for(lambda: fake_discord.followups.get(refused))
+    assert "needs the Create Public Threads permission" in line["content"] and line["flags"] & EPHEMERAL
+
     openai_server.responder = lambda body: f"It detects mitotic figures in H&E slides [arXiv:{OMG_NET}]. @everyone [arXiv:1706.03762]"
     [starter] = fake_discord.messages[thread]
     assert "Discussion of OMG-Net" in starter["content"]
@@ -268,3 +273,18 @@ async def test_a_server_turns_on_ranking_by_its_votes(paperbot, fake_discord):
     shown = fake_discord.callbacks[token]["data"]["content"]
     assert "Rank by the group's votes on related papers: yes" in shown
     assert (await get_settings(bot.lib.db, guild["id"])).rank_by_group_votes
+
+
+async def test_an_answer_offers_each_source_in_the_readers_language(paperbot, fake_discord, openai_server):
+    bot, guild = paperbot
+    general = channel_id(guild, "general")
+    openai_server.responder = lambda body: (
+        "Ein Mitose-Detektor." if "German" in str(body["messages"]) else f"OMG-Net finds mitotic figures [arXiv:{OMG_NET}]."
+    )
+    token = await fake_discord.send_slash_command(guild, general, "ask", [string_option("question", "segment anything mitotic figures")])
+    [answer] = await fake_discord.wait_for(lambda: "Sources:" in str(fake_discord.followups.get(token)) and fake_discord.followups[token])
+    [read] = [c for row in answer["components"] for c in row["components"]]
+    assert read["label"] == "Read 1"
+    click = await fake_discord.click(guild, general, answer, read["custom_id"], locale="de")
+    [private] = await fake_discord.wait_for(lambda: fake_discord.followups.get(click))
+    assert "Ein Mitose-Detektor." in private["content"] and private["flags"] & EPHEMERAL and "OMG-Net" in private["content"]

@@ -50,6 +50,16 @@ def paper_buttons(paper_id: int) -> discord.ui.View:
     return view
 
 
+def read_buttons(paper_ids: list[int]) -> discord.ui.View | None:
+    """"Read in my language" for each of several papers (an answer's sources), numbered in order."""
+    if not paper_ids:
+        return None
+    view = discord.ui.View(timeout=None)
+    for number, paper_id in enumerate(paper_ids[: ENTRIES_PER_ROW * MAX_ROWS], start=1):
+        view.add_item(PaperButton("read", paper_id, number))
+    return view
+
+
 async def entry_buttons(db: Database, text: str) -> discord.ui.View | None:
     """Discuss and Read buttons for each roundup entry in a message (two rows for five
     entries), or None when the message has no entry with an arXiv id."""

@@ -222,6 +222,7 @@ class FakeDiscord:
         self.downloads: list[str] = []  # attachment file names fetched
         self.dms: dict[str, str] = {}  # user id -> their DM channel with the bot
         self.closed_dms: set[str] = set()  # users who accept no DMs from the bot
+        self.no_threads: set[str] = set()  # channels where the bot lacks Create Public Threads
         self.heartbeats = 0
         self.token = "fake-token"  # the bot token the REST API accepts
         self.enabled_intents = 0  # privileged intents enabled in the "developer portal"
@@ -729,7 +730,7 @@ class FakeDiscord:
         if found is interaction.original and self._loading(interaction):
             found = self._fill(interaction, body)
         else:
-            found.update({k: v for k, v in body.items() if k in ("content", "embeds", "allowed_mentions")})
+            found.update({k: v for k, v in body.items() if k in ("content", "embeds", "allowed_mentions", "components")})
         found["edits"] = found.get("edits", 0) + 1
         found["edited_timestamp"] = iso_now()
         return await self._json(found, headers=headers)
@@ -785,13 +786,15 @@ class FakeDiscord:
             raise Refused(403, 50005, "Cannot edit a message authored by another user")
         check_message(body, creating=False)
         headers = self.message_edits.take(f"{channel}/{message}")
-        found.update({k: v for k, v in body.items() if k in ("content", "embeds", "allowed_mentions")})
+        found.update({k: v for k, v in body.items() if k in ("content", "embeds", "allowed_mentions", "components")})
         found["edited_timestamp"] = iso_now()
         return await self._json(found, headers=headers)
 
     async def _create_thread(self, request, body, channel) -> web.Response:
         """A thread without a starter message (type 11 public, 12 private)."""
         parent = self._channel_or_refuse(channel)
+        if channel in self.no_threads:
+            raise Refused(403, 50013, "Missing Permissions")
         if parent["type"] != 0:
             raise Refused(400, 50024, "Cannot execute action on this channel type")
         if not 1 <= len(body.get("name") or "") <= 100:

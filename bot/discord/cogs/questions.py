@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.discord.choices import LANGUAGE_CHOICES, paper_choices
 from bot.discord.llm_commands import caller_for, llm_cooldown
+from bot.discord.views import read_buttons
 from bot.services import qa
 from bot.services.chunks import CHAT_LIMIT, fit
 from bot.services.messages import answer_messages
@@ -71,11 +72,12 @@ class StreamedReply:
             except discord.HTTPException as exc:  # the final text is still sent
                 log.warning("a live preview edit failed: %s", exc)
 
-    async def _show(self, text: str) -> None:
+    async def _show(self, text: str, view: discord.ui.View | None = None) -> None:
+        extra = {} if view is None else {"view": view}
         if self.message is None:
-            self.message = await self.ctx.send(text)
+            self.message = await self.ctx.send(text, **extra)
         else:
-            await self.message.edit(content=text)
+            await self.message.edit(content=text, **extra)
         self._last_edit = time.monotonic()  # after the edit: pacing counts from when it landed
 
     async def stop(self) -> None:
@@ -85,16 +87,18 @@ class StreamedReply:
         if self._editor is not None:
             await asyncio.gather(self._editor, return_exceptions=True)
 
-    async def finish(self, messages: list[str]) -> None:
+    async def finish(self, messages: list[str], view: discord.ui.View | None = None) -> None:
+        """The answer's messages, `view` (buttons) on the last."""
         await self.stop()
         await self._pace()
+        views = [None] * (len(messages) - 1) + [view]
         if self._token_left() < DELIVERY_MARGIN:
-            for message in messages:  # the token is (nearly) gone: the channel still takes it
-                await self.ctx.channel.send(message)
+            for message, buttons in zip(messages, views):  # the token is (nearly) gone: the channel still takes it
+                await self.ctx.channel.send(message, **({} if buttons is None else {"view": buttons}))
             return
-        await self._show(messages[0])
-        for message in messages[1:]:
-            await self.ctx.send(message)
+        await self._show(messages[0], views[0])
+        for message, buttons in zip(messages[1:], views[1:]):
+            await self.ctx.send(message, **({} if buttons is None else {"view": buttons}))
 
 
 class Questions(commands.Cog):
@@ -122,7 +126,8 @@ class Questions(commands.Cog):
             answer = await qa.answer(self.bot.lib, gathered, caller=caller, on_text=reply.update)
         finally:
             await reply.stop()
-        await reply.finish(answer_messages(answer))
+        # the last message offers each source privately in the reader's language
+        await reply.finish(answer_messages(answer), view=read_buttons([paper.id for paper in answer.citations]))
 
     @ask.autocomplete("paper")
     async def ask_paper(self, interaction: discord.Interaction, current: str):

@@ -136,9 +136,15 @@ class Reading(commands.Cog):
             await interaction.response.send_message(f"The discussion of this paper: <#{existing}>", ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        thread = await parent.create_thread(
-            name=fit(paper.title, 100), type=discord.ChannelType.public_thread, auto_archive_duration=THREAD_ARCHIVE_MINUTES
-        )
+        try:
+            thread = await parent.create_thread(
+                name=fit(paper.title, 100), type=discord.ChannelType.public_thread, auto_archive_duration=THREAD_ARCHIVE_MINUTES
+            )
+        except discord.Forbidden:
+            await interaction.followup.send(
+                "paperbot may not open threads here: it needs the Create Public Threads permission.", ephemeral=True
+            )
+            return
         await remember_thread(db, str(interaction.guild.id), str(parent.id), paper_id, str(thread.id))
         opening = await thread.send(
             f"💬 Discussion of {render.paper_line(paper)}\nAsk about the paper here (mention me if I do not answer). "
