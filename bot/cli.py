@@ -18,6 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.rule import Rule
 from rich.table import Table
@@ -52,12 +53,13 @@ def print_json(data) -> None:
 
 
 def _report_line(report: FileReport) -> str:
+    name = escape(report.name)  # file names and messages are text, not rich markup
     if report.error:
-        return f"[red]✗[/] {report.name}: {report.error}"
+        return f"[red]✗[/] {name}: {escape(report.error)}"
     if report.already_ingested:
-        return f"[dim]= {report.name}: already ingested ({report.format}), nothing changed[/]"
+        return f"[dim]= {name}: already ingested ({report.format}), nothing changed[/]"
     return (
-        f"[green]✓[/] {report.name} [dim]({report.format}, {report.digest_date or 'undated'})[/]: "
+        f"[green]✓[/] {name} [dim]({report.format}, {report.digest_date or 'undated'})[/]: "
         f"{report.papers} papers: {report.new} new, {report.updated} updated, "
         f"{report.unchanged} unchanged; {report.summaries_added} summaries added"
         + (f"; [yellow]{len(report.problems)} warnings[/]" if report.problems else "")
@@ -97,7 +99,7 @@ class EmbedProgress:
 def _print_report(report: FileReport, *, details: bool) -> None:
     err.print(_report_line(report), highlight=False)
     for problem in report.problems if details else ():
-        err.print(f"    [yellow]line {problem.line}[/]: {problem.message}", highlight=False)
+        err.print(f"    [yellow]line {problem.line}[/]: {escape(problem.message)}", highlight=False)
 
 
 def _embedder_label(lib: Library) -> str:

@@ -89,3 +89,11 @@ async def test_ingest_of_a_folder_with_one_bad_file_fails_and_keeps_the_good_one
     reports = {r["file"]: r for r in json.loads(out)}
     assert returned == 1 and reports["broken.md"]["error"]
     assert reports[corpus_file("004").name]["new"] > 0
+
+
+async def test_a_digest_starting_with_rich_markup_is_reported_as_text(tmp_path):
+    (tmp_path / "odd.md").write_text("[/] not a digest at all\n")
+    returned, _, err = await run(tmp_path, "ingest", str(tmp_path / "odd.md"))
+    assert returned == 1 and "Traceback" not in err
+    # the parser quotes the file's opening, which rich would have taken for a closing tag
+    assert any(line.startswith("✗ odd.md: ") and "[/]" in line for line in err.splitlines())
