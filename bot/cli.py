@@ -181,7 +181,7 @@ def _print_results(results: list, empty_message: str) -> None:
     table.add_column("score", justify="right", style="dim")
     for number, result in enumerate(results, start=1):
         table.add_row(
-            str(number), result.key, result.title, result.published or "", f"{result.score:.3f}"
+            str(number), escape(result.key), escape(result.title), result.published or "", f"{result.score:.3f}"
         )
     out.print(table)
 
@@ -191,7 +191,8 @@ async def cmd_show(args, lib: Library) -> int:
     if args.json:
         print_json(detail.to_json())
         return 0
-    out.print(f"[bold]{detail.title}[/]", highlight=False)
+    # paper text is untrusted: escaped wherever it meets rich markup
+    out.print(f"[bold]{escape(detail.title)}[/]", highlight=False)
     facts = [
         ("id", detail.key + (detail.arxiv_version or "")),
         ("url", detail.url or "—"),
@@ -203,12 +204,12 @@ async def cmd_show(args, lib: Library) -> int:
         ("digests", ", ".join(f"{d['name']} ({d['date'] or 'undated'})" for d in detail.digests)),
     ]
     for label, value in facts:
-        out.print(f"[dim]{label:>9}[/] {value}", highlight=False)
+        out.print(f"[dim]{label:>9}[/] {escape(value)}", highlight=False)
     if detail.abstract:
         out.print("\n[bold]Abstract[/]")
-        out.print(detail.abstract, highlight=False)
+        out.print(detail.abstract, highlight=False, markup=False)
     for summary in detail.summaries:
-        out.print(f"\n[bold]{summary.kind}[/] [dim]({summary.lang}, from {summary.source})[/]")
+        out.print(f"\n[bold]{summary.kind}[/] [dim]({summary.lang}, from {escape(summary.source)})[/]")
         out.print(summary.text, highlight=False, markup=False)
     return 0
 
@@ -233,7 +234,7 @@ async def cmd_stats(args, lib: Library) -> int:
         for column in ("file", "format", "date", "papers", "with a summary"):
             digests.add_column(column, justify="right" if column in ("papers", "with a summary") else "left")
         for d in stats["digest_files"]:
-            digests.add_row(d["name"], d["format"], d["date"] or "undated", str(d["papers"]), str(d["papers_with_summary"]))
+            digests.add_row(escape(d["name"]), d["format"], d["date"] or "undated", str(d["papers"]), str(d["papers_with_summary"]))
         out.print(digests)
     _print_usage(stats["llm_usage"])
     return 0
@@ -294,7 +295,7 @@ async def cmd_ask(args, lib: Library) -> int:
     if answer.citations:
         out.print("\n[bold]Sources[/]")
         for paper in answer.citations:
-            out.print(f"  [cyan]{paper.key}[/] {paper.title}", highlight=False)
+            out.print(f"  [cyan]{escape(paper.key)}[/] {escape(paper.title)}", highlight=False)
     return 0
 
 
@@ -303,7 +304,7 @@ async def cmd_summarize(args, lib: Library) -> int:
     if args.json:
         print_json(result.to_json())
         return 0
-    out.print(f"[bold]{result.paper.title}[/] [dim]{result.paper.url or result.paper.key}[/]", highlight=False)
+    out.print(f"[bold]{escape(result.paper.title)}[/] [dim]{escape(result.paper.url or result.paper.key)}[/]", highlight=False)
     out.print(Markdown(result.text))
     origin = "stored" if result.cached else "written now"
     out.print(f"[dim]{origin} by {result.model} ({result.prompt_version})[/]", highlight=False)

@@ -97,3 +97,27 @@ async def test_a_digest_starting_with_rich_markup_is_reported_as_text(tmp_path):
     assert returned == 1 and "Traceback" not in err
     # the parser quotes the file's opening, which rich would have taken for a closing tag
     assert any(line.startswith("✗ odd.md: ") and "[/]" in line for line in err.splitlines())
+
+
+MARKUP_TITLE = "Closing [/] and [bold]opening[/bold] brackets in a title"
+MARKUP_DIGEST = f"""\
+### LLM
+|Publish Date|Title|Authors|Homepage|Code|
+| :---: | :---: | :---: | :---: | :---: |
+|**2025-01-02**|**{MARKUP_TITLE}**|A. Author et.al.|[2501.00003v1](http://arxiv.org/abs/2501.00003v1)|null|
+
+#### Abstracts
+##### **{MARKUP_TITLE}**
+2501.00003v1 by A. Author
+
+An abstract that closes [/] a tag it never opened.
+"""
+
+
+async def test_paper_text_that_looks_like_rich_markup_is_printed_as_it_is(tmp_path):
+    (tmp_path / "markup.md").write_text(MARKUP_DIGEST, encoding="utf-8")
+    assert (await run(tmp_path, "ingest", str(tmp_path / "markup.md")))[0] == 0
+    for args in (("search", "brackets", "--mode", "lexical"), ("show", "2501.00003")):
+        returned, out, err = await run(tmp_path, *args, COLUMNS="300")
+        assert returned == 0 and "Traceback" not in err, err
+        assert MARKUP_TITLE in out
