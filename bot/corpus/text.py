@@ -136,8 +136,7 @@ def text_sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# CommonMark with GitHub tables: the Markdown every digest pipeline writes.
-MARKDOWN = MarkdownIt("commonmark").enable("table")
+_MARKDOWN = MarkdownIt("commonmark").enable("table")
 _HTML_TAG = re.compile(r"<[^>]+>")
 # inline tokens whose text is kept: everything else (images, html tags, emphasis markers) goes
 _INLINE_TEXT = {"text", "code_inline"}
@@ -152,7 +151,7 @@ def markdown_to_text(text: str, *, headings: bool = True) -> str:
     lines: list[str] = []
     line: list[str] = []
     in_heading = False
-    for token in MARKDOWN.parse(text):
+    for token in _MARKDOWN.parse(text):
         if token.type == "heading_open":
             in_heading = True
         elif token.type == "heading_close":

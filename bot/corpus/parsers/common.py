@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.corpus.text import MARKDOWN, squash_spaces
+from markdown_it import MarkdownIt
+
+from bot.corpus.text import squash_spaces
 
 # [text](url): the text may contain brackets one level deep (titles like "[SAM] ...").
 MARKDOWN_LINK_RE = re.compile(r"\[(?P<text>(?:[^\[\]]|\[[^\[\]]*\])*)\]\((?P<url>[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)\)")
@@ -39,12 +41,17 @@ class Block:
     cells: list[str] = field(default_factory=list)  # a table row's cells, as Markdown
 
 
+# Blocks only: the parsers read a block's Markdown themselves, and skipping markdown-it's inline
+# pass halves the time a 1,000-paper table takes.
+_BLOCK_PARSER = MarkdownIt("commonmark").enable("table").disable("inline")
+
+
 def markdown_blocks(text: str) -> list[Block]:
     """Headings, paragraphs, table rows and raw (HTML, code) blocks, in order."""
     blocks: list[Block] = []
     kind = "text"
     row: Block | None = None
-    for token in MARKDOWN.parse(text):
+    for token in _BLOCK_PARSER.parse(text):
         line = (token.map[0] if token.map else 0) + 1
         if token.type == "heading_open":
             kind = "heading"
@@ -89,6 +96,8 @@ _NOT_A_PERSON = re.compile(
     re.IGNORECASE,
 )
 _LATIN_NAME = re.compile(r"^[^\W\d_][\w'’.\-]*(?:\s+-?[^\W\d_][\w'’.\-]*){0,5}$")  # "S. -H. Gary Chan"
+# letters, single spaces, dots, hyphens and apostrophes only: nothing to clean
+_CLEAN_LATIN_NAME = re.compile(r"[^\W\d_][^\W\d_'’.\-]*(?: -?[^\W\d_][^\W\d_'’.\-]*){0,5}")
 _CJK_NAME = re.compile(r"^[\u4e00-\u9fff\uac00-\ud7af·]{2,5}$")
 
 
@@ -102,16 +111,23 @@ def clean_author(name: str, *, one_word_ok: bool = True) -> str | None:
     left is not a person's name (an institution, a number, `+`, an e-mail, a sentence).
     Lists taken from arXiv have one-word names; where names are guessed from free text,
     `one_word_ok=False` tells "Amherst" (the tail of an affiliation) from a person."""
-    name = strip_author_markup(name)
-    name = _AFFILIATION_START.split(name, maxsplit=1)[0]
-    # a Python list written out ("['A', 'B']") leaves brackets and quotes around names
-    name = _LEADING_CONJUNCTION.sub("", squash_spaces(name).strip(" []'\"")).strip(" .,;·-_'\"")
-    name = re.sub(r"(?<=[^\W\d_])\d+$", "", name).strip()  # "Ling Yue1": an affiliation number
+    name = name.strip()
+    # most names from arXiv need no cleaning (twice as fast without it)
+    if not _CLEAN_LATIN_NAME.fullmatch(name) or _LEADING_CONJUNCTION.match(name):
+        name = _cleaned(name)
     if not name or _NOT_A_PERSON.search(name) or not (_LATIN_NAME.match(name) or _CJK_NAME.match(name)):
         return None
     if not one_word_ok and _LATIN_NAME.match(name) and " " not in name:
         return None
     return name
+
+
+def _cleaned(name: str) -> str:
+    name = strip_author_markup(name)
+    name = _AFFILIATION_START.split(name, maxsplit=1)[0]
+    # a Python list written out ("['A', 'B']") leaves brackets and quotes around names
+    name = _LEADING_CONJUNCTION.sub("", squash_spaces(name).strip(" []'\"")).strip(" .,;·-_'\"")
+    return re.sub(r"(?<=[^\W\d_])\d+$", "", name).strip()  # "Ling Yue1": an affiliation number
 
 
 def split_authors(text: str) -> tuple[list[str], bool]:
