@@ -292,6 +292,8 @@ async def cmd_ask(args, lib: Library) -> int:
         print_json(answer.to_json())
         return 0
     out.print(Markdown(answer.text))
+    if answer.note:
+        err.print(f"Note: {answer.note}.", highlight=False, markup=False)
     if answer.citations:
         out.print("\n[bold]Sources[/]")
         for paper in answer.citations:
@@ -308,6 +310,8 @@ async def cmd_summarize(args, lib: Library) -> int:
     out.print(Markdown(result.text))
     origin = "stored" if result.cached else "written now"
     out.print(f"[dim]{origin} by {result.model} ({result.prompt_version})[/]", highlight=False)
+    if result.note:
+        err.print(f"Note: {result.note}.", highlight=False, markup=False)
     return 0
 
 

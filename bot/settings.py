@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigurationError
@@ -32,12 +32,14 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
     model: str = Field("gpt-4o-mini", alias="PAPERBOT_MODEL")
-    llm_timeout_s: float = Field(60.0, alias="PAPERBOT_LLM_TIMEOUT")
-    llm_deadline_s: float = Field(600.0, alias="PAPERBOT_LLM_DEADLINE")
-    llm_max_attempts: int = Field(4, alias="PAPERBOT_LLM_MAX_ATTEMPTS")
-    llm_concurrency: int = Field(4, alias="PAPERBOT_LLM_CONCURRENCY")
-    context_window: int = Field(16000, alias="PAPERBOT_CONTEXT_WINDOW")
-    max_output_tokens: int = Field(1024, alias="PAPERBOT_MAX_OUTPUT_TOKENS")
+    # the wait for the first token (a local model reads the whole prompt first), then for the
+    # whole answer: a slow but working server is not cut off after the first minute
+    llm_timeout_s: float = Field(60.0, alias="PAPERBOT_LLM_TIMEOUT", gt=0)
+    llm_deadline_s: float = Field(600.0, alias="PAPERBOT_LLM_DEADLINE", gt=0)
+    llm_max_attempts: int = Field(4, alias="PAPERBOT_LLM_MAX_ATTEMPTS", ge=1, le=20)
+    llm_concurrency: int = Field(4, alias="PAPERBOT_LLM_CONCURRENCY", ge=1, le=256)
+    context_window: int = Field(16000, alias="PAPERBOT_CONTEXT_WINDOW", ge=128)
+    max_output_tokens: int = Field(1024, alias="PAPERBOT_MAX_OUTPUT_TOKENS", ge=16)
     price_prompt_per_mtok: float = Field(0.15, alias="PAPERBOT_PRICE_PROMPT_PER_MTOK")
     price_completion_per_mtok: float = Field(0.60, alias="PAPERBOT_PRICE_COMPLETION_PER_MTOK")
     daily_token_budget: int | None = Field(None, alias="PAPERBOT_DAILY_TOKEN_BUDGET")
@@ -74,6 +76,32 @@ class Settings(BaseSettings):
     # Corpus
     default_corpus_dir: Path = Field(Path("../shared/corpus"), alias="PAPERBOT_CORPUS_DIR")
 
+    @field_validator("model")
+    @classmethod
+    def _model_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name the model, e.g. gpt-4o-mini or the name your local server uses")
+        return value.strip()
+
+    @field_validator("openai_base_url", "embeddings_base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # empty means not set
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:11434/v1, not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _output_fits_window(self) -> "Settings":
+        if self.max_output_tokens > self.context_window // 2:
+            raise ValueError(
+                f"PAPERBOT_MAX_OUTPUT_TOKENS ({self.max_output_tokens}) must be at most half of "
+                f"PAPERBOT_CONTEXT_WINDOW ({self.context_window}), to leave room for the papers"
+            )
+        return self
+
 
 def load_settings(**overrides) -> Settings:
     """Settings from the environment and `.env`, with explicit overrides (CLI flags) on top.
@@ -83,5 +111,7 @@ def load_settings(**overrides) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problem = exc.errors()[0]
-        name = problem["loc"][0] if problem["loc"] else "a setting"
-        raise ConfigurationError(f"setting {name} is invalid: {problem['msg']}") from None
+        message = problem["msg"].removeprefix("Value error, ")
+        if not problem["loc"]:  # a rule between settings: the message names them
+            raise ConfigurationError(f"invalid settings: {message}") from None
+        raise ConfigurationError(f"setting {problem['loc'][0]} is invalid: {message}") from None

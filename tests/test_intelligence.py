@@ -13,40 +13,14 @@ from bot.llm.errors import LLMNotConfigured
 from bot.llm.tokens import encoding_for
 from bot.services import qa
 from bot.services.language import UnknownLanguage
-from bot.services.library import Library
 from bot.services.papers import PaperNotFound
 from bot.services.roundup import BLURBS_PER_REQUEST, RoundupError, build_roundup
 from bot.services.summaries import summarize
-from bot.settings import Settings
 from tests.support.openai_server import Reply, server_error
 
 LABEL = re.compile(r"\[(?:arXiv:[^\]]+|title: [^\]]+)\]")
 FENCE = re.compile(r"<<<DATA ([0-9a-f]+)>>>\n(.*)\n<<</DATA \1>>>", re.DOTALL)
 
-
-@pytest.fixture
-async def open_library(corpus_db, openai_server):
-    """Opens a Library on a copy of the ingested corpus; the LLM is the scripted server."""
-    libraries: list[Library] = []
-
-    async def make(**overrides) -> Library:
-        values = {
-            "PAPERBOT_DB": corpus_db,
-            "PAPERBOT_EMBEDDINGS": "off",
-            "OPENAI_API_KEY": "sk-test",
-            "OPENAI_BASE_URL": openai_server.base_url,
-            "PAPERBOT_MODEL": "gpt-4o-mini",
-            "PAPERBOT_LLM_TIMEOUT": 2.0,
-            "PAPERBOT_LLM_MAX_ATTEMPTS": 2,
-            **overrides,
-        }
-        library = await Library.open(Settings(**{k: v for k, v in values.items() if v is not None}))
-        libraries.append(library)
-        return library
-
-    yield make
-    for library in libraries:
-        await library.close()
 
 def user_message(request) -> str:
     return request.json["messages"][-1]["content"]
@@ -210,8 +184,8 @@ async def test_summary_is_written_once_then_served_from_the_store(open_library, 
         "SELECT kind, lang, model, prompt_version FROM summaries WHERE model IS NOT NULL ORDER BY id"
     )
     assert [tuple(r) for r in stored] == [
-        ("brief", "ko", "gpt-4o-mini", "summarize_brief@v1"),
-        ("structured_summary", "ko", "gpt-4o-mini", "summarize_structured@v1"),
+        ("brief", "ko", "gpt-4o-mini", "summarize_brief@v2"),
+        ("structured_summary", "ko", "gpt-4o-mini", "summarize_structured@v2"),
     ]
 
 

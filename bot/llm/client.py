@@ -1,10 +1,16 @@
 """The LLM client: any OpenAI-compatible chat endpoint, with budgets, retries and a ledger.
 
-- `openai.AsyncOpenAI` with a per-request timeout fit for chat (60 s, not the SDK's 10 minutes)
-  and `max_retries=0`: `bot.llm.retry` is the only retry layer.
-- Every request is checked to fit the context window minus the output budget before it is
-  sent; callers pack their context with `bot.llm.tokens.pack` so this never trips.
-- Concurrency is bounded by a semaphore; every call, failed or not, lands in the ledger.
+- `openai.AsyncOpenAI` with `max_retries=0`: `bot.llm.retry` is the only retry layer.
+- Every call is streamed, so that two waits can be told apart: the first token must come within
+  PAPERBOT_LLM_TIMEOUT (a local model reads the whole prompt first), the whole answer within
+  PAPERBOT_LLM_DEADLINE. The last chunk says why the answer ended (`finish_reason`): "length"
+  means it was cut off, and callers do not treat it as complete.
+- Every request is counted with the model's own tokens (`bot.llm.counting`) and refused before
+  sending when it would not fit the window; a server that refuses it anyway raises
+  ContextTooLong with its figures, which also recalibrate the count.
+- Concurrency is bounded by a semaphore; every call, failed or not, lands in the ledger with
+  what it cost: the server-reported usage, else an estimate marked as one, and nothing for a
+  call refused before the model read anything.
 - Daily token budgets, global and per guild, refuse new calls with a message saying when
   they reset.
 """
@@ -19,10 +25,11 @@ from dataclasses import dataclass
 
 import openai
 
+from bot.llm.counting import TokenCount, TokenCounter
 from bot.llm.errors import BudgetExceeded, ContextTooLong, LLMError, LLMNotConfigured
 from bot.llm.ledger import Prices, record_call, tokens_spent_today
 from bot.llm.retry import user_message, with_retries
-from bot.llm.tokens import count_message_tokens, count_tokens
+from bot.llm.tokens import count_tokens
 from bot.settings import Settings
 from bot.store import Database
 
@@ -41,6 +48,12 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     model: str
+    finish_reason: str | None = None  # "stop", "length" (cut off), ...
+    usage_estimated: bool = False  # the server reported no usage: the counts are paperbot's
+
+    @property
+    def cut_off(self) -> bool:
+        return self.finish_reason == "length"
 
 
 @dataclass
@@ -73,6 +86,13 @@ class Caller:
     user_id: str | None = None
 
 
+@dataclass
+class _Streamed:
+    text: str = ""
+    usage: object | None = None
+    finish_reason: str | None = None
+
+
 class LLMClient:
     def __init__(self, settings: Settings, db: Database, api: openai.AsyncOpenAI):
         self.settings = settings
@@ -81,6 +101,7 @@ class LLMClient:
         self.model = settings.model
         self.endpoint = str(api.base_url).rstrip("/")
         self.prices = Prices(settings.price_prompt_per_mtok, settings.price_completion_per_mtok)
+        self.tokens = TokenCounter(db, api, self.model)
         self._slots = asyncio.Semaphore(settings.llm_concurrency)
 
     @classmethod
@@ -91,17 +112,24 @@ class LLMClient:
         api = openai.AsyncOpenAI(
             api_key=key or PLACEHOLDER_KEY,
             base_url=settings.openai_base_url,
-            timeout=settings.llm_timeout_s,
+            # paperbot times the first token and the whole answer itself (see _stream_once)
+            timeout=settings.llm_deadline_s,
             max_retries=0,
         )
         return cls(settings, db, api)
 
+    async def close(self) -> None:
+        await self.api.close()
+
     def prompt_budget(self, output_tokens: int | None = None) -> int:
-        """Tokens a packed prompt may use: the context window minus the output budget, minus a
-        margin because text cut and joined at token boundaries can count a few tokens more."""
+        """Tokens (the model's) a prompt may use: the context window minus the output budget,
+        minus a margin for the chat template's own tokens."""
         window = self.settings.context_window
         output_tokens = output_tokens or self.settings.max_output_tokens
         return window - output_tokens - max(PACKING_MARGIN, window // 100)
+
+    async def count(self, messages: list[dict[str, str]]) -> TokenCount:
+        return await self.tokens.count(messages)
 
     async def _check_budgets(self, caller: Caller) -> None:
         limit = self.settings.daily_token_budget
@@ -117,16 +145,9 @@ class LLMClient:
                     "it resets at midnight UTC"
                 )
 
-    def _check_fits(self, messages: list[dict[str, str]], max_tokens: int) -> int:
-        prompt_tokens = count_message_tokens(messages, self.model)
-        if prompt_tokens + max_tokens > self.settings.context_window:
-            raise ContextTooLong(
-                f"the request needs {prompt_tokens + max_tokens:,} tokens, more than the "
-                f"{self.settings.context_window:,}-token context window"
-            )
-        return prompt_tokens
-
-    async def _record(self, caller: Caller, started: float, outcome: str, prompt: int, completion: int) -> None:
+    async def _record(
+        self, caller: Caller, started: float, outcome: str, prompt: int, completion: int, estimated: bool
+    ) -> None:
         await record_call(
             self.db,
             feature=caller.feature,
@@ -138,6 +159,7 @@ class LLMClient:
             prices=self.prices,
             guild_id=caller.guild_id,
             user_id=caller.user_id,
+            estimated=estimated,
         )
 
     async def complete(
@@ -148,66 +170,85 @@ class LLMClient:
         max_tokens: int | None = None,
         on_text: TextCallback | None = None,
     ) -> Completion:
-        """One chat completion. With `on_text`, the answer is streamed and `on_text` gets the
-        text so far as it arrives. Opening a stream is retried; a failure mid-stream is not
-        (the reader has seen part of the answer): it raises LLMError."""
+        """One chat completion; `on_text`, when given, gets the text so far as it arrives.
+        Opening the stream is retried; a failure once text has arrived is not (the reader has
+        seen part of the answer): it raises LLMError."""
         max_tokens = max_tokens or self.settings.max_output_tokens
-        # counting a long prompt takes milliseconds: tiktoken releases the GIL, so a worker
-        # thread keeps the event loop free
-        prompt_estimate = await asyncio.to_thread(self._check_fits, messages, max_tokens)
+        counted = await self.count(messages)
+        if counted.tokens + max_tokens > self.settings.context_window:
+            raise ContextTooLong(
+                f"the request needs {counted.tokens + max_tokens:,} tokens, more than the "
+                f"{self.settings.context_window:,}-token context window"
+            )
         await self._check_budgets(caller)
         started = time.monotonic()
         async with self._slots:
             try:
-                if on_text is None:
-                    text, usage = await self._request(messages, max_tokens)
-                else:
-                    text, usage = await self._request_streaming(messages, max_tokens, on_text)
+                streamed = await with_retries(
+                    lambda: self._stream_once(messages, max_tokens, on_text),
+                    attempts=self.settings.llm_max_attempts,
+                    deadline_s=self.settings.llm_deadline_s,
+                    endpoint=self.endpoint,
+                )
             except LLMError as exc:
-                await self._record(caller, started, type(exc).__name__, prompt_estimate, 0)
+                if isinstance(exc, ContextTooLong) and exc.prompt_tokens:
+                    await self.tokens.observe(counted.local, exc.prompt_tokens)
+                spent = counted.tokens if exc.billable else 0
+                await self._record(caller, started, type(exc).__name__, spent, 0, exc.billable)
                 raise
-        prompt = usage.prompt_tokens if usage else prompt_estimate
-        completion = usage.completion_tokens if usage else count_tokens(text, self.model)
-        await self._record(caller, started, "ok", prompt, completion)
-        return Completion(text=text, prompt_tokens=prompt, completion_tokens=completion, model=self.model)
+        usage = streamed.usage
+        estimated = usage is None or not getattr(usage, "prompt_tokens", None)
+        prompt = counted.tokens if estimated else usage.prompt_tokens
+        completion = count_tokens(streamed.text, self.model) if estimated else (usage.completion_tokens or 0)
+        if not estimated and not counted.exact:
+            await self.tokens.observe(counted.local, usage.prompt_tokens)
+        await self._record(caller, started, "ok", prompt, completion, estimated)
+        return Completion(streamed.text, prompt, completion, self.model, streamed.finish_reason, estimated)
 
-    async def _request(self, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, object]:
-        response = await with_retries(
-            lambda: self.api.chat.completions.create(
-                model=self.model, messages=messages, max_tokens=max_tokens
-            ),
-            attempts=self.settings.llm_max_attempts,
-            deadline_s=self.settings.llm_deadline_s,
-            endpoint=self.endpoint,
-        )
+    async def _stream_once(
+        self, messages: list[dict[str, str]], max_tokens: int, on_text: TextCallback | None
+    ) -> _Streamed:
+        """One streamed request: the first token within the timeout, all of it by the deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.llm_deadline_s
+        result = _Streamed()
+        waiting_for_first = True
         try:
-            return response.choices[0].message.content or "", response.usage
-        except (AttributeError, IndexError, TypeError) as exc:  # a body without choices
-            raise user_message(ValueError(str(exc)), self.endpoint) from exc
-
-    async def _request_streaming(
-        self, messages: list[dict[str, str]], max_tokens: int, on_text: TextCallback
-    ) -> tuple[str, object]:
-        stream = await with_retries(
-            lambda: self.api.chat.completions.create(
-                model=self.model,
-                messages=messages,
-                max_tokens=max_tokens,
-                stream=True,
-                stream_options={"include_usage": True},
-            ),
-            attempts=self.settings.llm_max_attempts,
-            deadline_s=self.settings.llm_deadline_s,
-            endpoint=self.endpoint,
-        )
-        text, usage = "", None
-        try:
-            async with asyncio.timeout(self.settings.llm_deadline_s):
-                async for chunk in stream:
-                    usage = chunk.usage or usage
-                    if chunk.choices and chunk.choices[0].delta.content:
-                        text += chunk.choices[0].delta.content
-                        await on_text(text)
-        except Exception as exc:  # mid-stream: connection dropped, bad chunk, deadline
-            raise user_message(exc, self.endpoint) from exc
-        return text, usage
+            async with asyncio.timeout(min(self.settings.llm_timeout_s, self.settings.llm_deadline_s)) as limit:
+                stream = await self.api.chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    max_tokens=max_tokens,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                try:
+                    async for chunk in stream:
+                        if waiting_for_first:
+                            waiting_for_first = False
+                            limit.reschedule(deadline)
+                        result.usage = chunk.usage or result.usage
+                        if not chunk.choices:
+                            continue
+                        choice = chunk.choices[0]
+                        result.finish_reason = choice.finish_reason or result.finish_reason
+                        if choice.delta and choice.delta.content:
+                            result.text += choice.delta.content
+                            if on_text is not None:
+                                await on_text(result.text)
+                except Exception as exc:  # mid-stream: dropped connection, bad chunk
+                    raise user_message(exc, self.endpoint) from exc
+        except TimeoutError:
+            if waiting_for_first:
+                raise LLMError(
+                    f"the LLM endpoint {self.endpoint} sent nothing within {self.settings.llm_timeout_s:g} s "
+                    "(PAPERBOT_LLM_TIMEOUT); a local model may still be reading the prompt: "
+                    "try again later or raise the timeout"
+                ) from None
+            raise LLMError(
+                f"the LLM endpoint {self.endpoint} did not finish its answer within "
+                f"{self.settings.llm_deadline_s:g} s (PAPERBOT_LLM_DEADLINE)"
+            ) from None
+        if result.finish_reason is None and not result.text:
+            raise LLMError(f"the LLM endpoint {self.endpoint} sent a response paperbot cannot read")
+        return result

@@ -30,13 +30,15 @@ async def record_call(
     prices: Prices,
     guild_id: str | None = None,
     user_id: str | None = None,
+    estimated: bool = False,
 ) -> None:
+    """One call. `estimated` marks token counts paperbot made because the server reported none."""
     await db.execute(
         "INSERT INTO llm_calls (feature, model, prompt_tokens, completion_tokens, latency_ms, outcome, "
-        "guild_id, user_id, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "guild_id, user_id, cost_usd, usage_estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             feature, model, prompt_tokens, completion_tokens, latency_ms, outcome, guild_id, user_id,
-            prices.cost(prompt_tokens, completion_tokens),
+            prices.cost(prompt_tokens, completion_tokens), int(estimated),
         ),
     )
 
@@ -61,7 +63,7 @@ async def usage_report(db: Database, days: int = 30) -> dict:
         rows = await db.fetchall(
             f"SELECT {column} AS key, count(*) AS calls, sum(outcome = 'ok') AS ok, "
             "sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, "
-            "round(sum(cost_usd), 6) AS cost_usd FROM llm_calls "
+            "round(sum(cost_usd), 6) AS cost_usd, sum(usage_estimated) AS estimated_calls FROM llm_calls "
             "WHERE day >= date('now', ?) GROUP BY key ORDER BY key",
             (f"-{days} days",),
         )

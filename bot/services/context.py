@@ -16,6 +16,22 @@ RICHNESS = ("structured_summary", "abstract_translation", "summary", "highlights
 
 _ARXIV_CITATION = re.compile(r"\[\s*arXiv\s*:\s*([^\]\s]+?)\s*\]", re.IGNORECASE)
 _TITLE_CITATION = re.compile(r"\[\s*title\s*:\s*([^\]]+?)\s*\]", re.IGNORECASE)
+# `arXiv:2407.12773` without brackets, as models often write it (not inside a bracketed label)
+_BARE_ARXIV_CITATION = re.compile(
+    r"(?<![\[\w/])arXiv\s*:\s*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)", re.IGNORECASE
+)
+# the end of a streamed text that may be the start of a citation not yet complete
+_UNFINISHED_CITATION = re.compile(r"(?:\[[^\]\n]*|(?<![\w/])a(?:r(?:X(?:i(?:v[\s:]*[\w./-]*)?)?)?)?)$", re.IGNORECASE)
+# what a removed citation leaves behind: empty brackets, doubled or stranded separators
+_TIDY = (
+    (re.compile(r"[(（\[]\s*[,;，、]?\s*[)）\]]"), ""),
+    (re.compile(r"([(（\[])\s*[,;，、]\s*"), r"\1"),
+    (re.compile(r"\s*[,;，、]\s*([)）\]])"), r"\1"),
+    (re.compile(r"([,;，、])(?:\s*[,;，、])+"), r"\1"),
+    (re.compile(r"[ \t]+([.,;:!?。，、；：！？])"), r"\1"),
+    (re.compile(r"([,;，、])([.!?。！？])"), r"\2"),
+    (re.compile(r"[ \t]{2,}"), " "),
+)
 
 
 def paper_label(detail: PaperDetail) -> str:
@@ -64,9 +80,9 @@ def paper_block(detail: PaperDetail, *, full: bool = False) -> str:
 
 
 def cited_labels(answer: str) -> list[str]:
-    """Every citation label in an answer, as written (`[arXiv:...]` and `[title: ...]`)."""
-    return [m.group(0) for m in _ARXIV_CITATION.finditer(answer)] + [
-        m.group(0) for m in _TITLE_CITATION.finditer(answer)
+    """Every citation in an answer, as written (`[arXiv:...]`, `arXiv:...` and `[title: ...]`)."""
+    return [
+        m.group(0) for pattern in (_ARXIV_CITATION, _BARE_ARXIV_CITATION, _TITLE_CITATION) for m in pattern.finditer(answer)
     ]
 
 
@@ -88,13 +104,22 @@ def filter_citations(answer: str, supplied: dict[str, PaperDetail]) -> tuple[str
         cited.setdefault(paper.id, paper)
         return match.group(0)
 
-    answer = _ARXIV_CITATION.sub(
-        lambda m: check(m, (parse_arxiv_id(m.group(1)) or (m.group(1), None))[0]), answer
-    )
+    def by_id(match: re.Match) -> str:
+        return check(match, (parse_arxiv_id(match.group(1)) or (match.group(1), None))[0])
+
+    answer = _ARXIV_CITATION.sub(by_id, answer)
+    answer = _BARE_ARXIV_CITATION.sub(by_id, answer)
     answer = _TITLE_CITATION.sub(lambda m: check(m, m.group(1).strip().casefold()), answer)
-    answer = re.sub(r"[ \t]+([.,;:!?。，])", r"\1", answer)  # tidy the gaps removals leave
-    answer = re.sub(r"[ \t]{2,}", " ", answer)
+    if removed:
+        for pattern, replacement in _TIDY:
+            answer = pattern.sub(replacement, answer)
     return answer.strip(), list(cited.values()), removed
+
+
+def checked_preview(text: str, supplied: dict[str, PaperDetail]) -> str:
+    """A streamed answer so far, safe to show: an unfinished citation at its end is held back
+    and citations of papers not supplied are removed, as in the final answer."""
+    return filter_citations(_UNFINISHED_CITATION.sub("", text), supplied)[0]
 
 
 def citation_keys(detail: PaperDetail) -> list[str]:

@@ -64,7 +64,7 @@ class Library:
 
     async def close(self) -> None:
         if self._llm is not None:
-            await self._llm.api.close()
+            await self._llm.close()
             self._llm = None
         embedder_close = getattr(self.retriever.embedder, "close", None)
         if embedder_close is not None:

@@ -39,6 +39,8 @@ def sources_line(papers: list[PaperDetail]) -> str:
 def answer_messages(answer: Answer) -> list[str]:
     """The answer split at paragraphs, then its sources (or a note that none was cited)."""
     entries = split_message(answer.text or "(the model gave no answer)")
+    if answer.note:
+        entries.append(f"-# ⚠️ {answer.note}")
     if answer.citations:
         entries.append(sources_line(answer.citations))
     if answer.question.rewritten_query:
@@ -51,6 +53,8 @@ def summary_messages(summary: FreshSummary) -> list[str]:
     head = f"**{escape_markdown(paper.title)}** · {link(paper.key, paper.arxiv_id)}"
     origin = "stored" if summary.cached else "new"
     foot = f"-# {origin} summary by {summary.model} ({summary.prompt_version})"
+    if summary.note:
+        foot = f"-# ⚠️ {summary.note} · written by {summary.model}"
     return pack_entries([head] + split_message(summary.text) + [foot])
 
 

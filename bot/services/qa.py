@@ -3,25 +3,36 @@
 1. Retrieve: the hybrid search, or one paper's whole stored text when the reader names it.
    A question in another language than English whose keywords find little is rewritten by the
    LLM into English search terms and searched again (many papers have English text only).
+   The rewrite is checked before it is searched: one line of English keywords, not an echo of
+   the question, no fence markers, bounded length; anything else is ignored.
 2. Pack the papers by rank under the token budget, each labelled with what the model must cite.
-3. Answer in the question's language; citations of papers that were not supplied are removed
-   and logged.
+3. Answer in the question's language (asked again, more firmly, once, when the model answers
+   in another); citations of papers that were not supplied are removed and logged, and the
+   streamed preview never shows a citation before it is checked. An answer cut off by the
+   length limit, or still in the wrong language, says so in `note`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import re
 from dataclasses import dataclass, field
 
 from bot.errors import PaperbotError
 from bot.llm.client import Caller, TextCallback, Usage
 from bot.llm.errors import LLMError
-from bot.llm.prompts import load_prompt
-from bot.llm.tokens import count_message_tokens, pack
+from bot.llm.task import run_task
+from bot.llm.tokens import pack
 from bot.retrieval.search import SearchHit
-from bot.services.context import citation_keys, filter_citations, paper_block
-from bot.services.language import guess_language, language_name, normalize_tag
+from bot.services.context import checked_preview, citation_keys, filter_citations, paper_block
+from bot.services.language import (
+    dominant_script_language,
+    guess_language,
+    language_name,
+    language_problem,
+    normalize_tag,
+    script_counts,
+)
 from bot.services.library import Library
 from bot.services.papers import PaperDetail, paper_detail, paper_details, resolve_paper
 
@@ -32,6 +43,9 @@ CANDIDATES = 8  # papers offered to the model, best first, as many as fit the bu
 # were found by keywords too: its words are probably not in the papers' (English) text.
 MIN_KEYWORD_SUPPORT = 2
 REWRITE_MAX_TOKENS = 60
+REWRITE_MAX_CHARS = 200
+REWRITE_MAX_WORDS = 16
+_FENCE_LIKE = re.compile(r"<<<|>>>|```|\bDATA [0-9a-f]{6,}", re.IGNORECASE)
 RRF_K = 60  # reciprocal rank fusion constant for merging the original and rewritten searches
 
 
@@ -58,6 +72,7 @@ class Answer:
     citations: list[PaperDetail]
     supplied: list[PaperDetail]
     removed_citations: list[str]
+    note: str | None = None  # what is wrong with the answer: cut off, not in the language asked
 
     def to_json(self) -> dict:
         return {
@@ -66,6 +81,8 @@ class Answer:
             "citations": [paper.reference() for paper in self.citations],
             "context": [paper.reference() for paper in self.supplied],
             "rewritten_query": self.question.rewritten_query,
+            "complete": self.note is None,
+            "note": self.note,
             "usage": self.question.usage.to_json(),
         }
 
@@ -97,16 +114,37 @@ def merge_rankings(*rankings: list[SearchHit]) -> list[int]:
     return exact + rest
 
 
-async def rewrite_query(library: Library, question: str, caller: Caller) -> tuple[str, Usage]:
-    prompt = load_prompt("rewrite_query")
-    completion = await library.llm().complete(
-        prompt.render(question=question),
+def checked_rewrite(question: str, reply: str) -> str | None:
+    """The model's English search terms for `question`, or None when the reply is not that:
+    empty, an echo of the question, fence markers, not in Latin script, or too long."""
+    line = " ".join(reply.split()).strip(" \"'“”「」")
+    line = re.sub(r"^(?:english\s+)?(?:search\s+)?keywords?\s*:\s*", "", line, flags=re.IGNORECASE)
+    if not line or _FENCE_LIKE.search(line):
+        return None
+    if len(line) > REWRITE_MAX_CHARS or len(line.split()) > REWRITE_MAX_WORDS:
+        return None
+    asked, said = " ".join(question.split()).casefold(), line.casefold()
+    if said == asked or (len(said) > 12 and (said in asked or asked in said)):
+        return None
+    if dominant_script_language(script_counts(line)) is not None:  # not English keywords
+        return None
+    return line
+
+
+async def rewrite_query(library: Library, question: str, caller: Caller) -> tuple[str | None, Usage]:
+    usage = Usage()
+    result = await run_task(
+        library.llm(),
+        "rewrite_query",
         Caller("rewrite_query", caller.guild_id, caller.user_id),
+        usage,
+        values={"question": question},
         max_tokens=REWRITE_MAX_TOKENS,
     )
-    usage = Usage()
-    usage.add(completion)
-    return " ".join(completion.text.split())[:300], usage
+    rewritten = checked_rewrite(question, result.text)
+    if rewritten is None:
+        log.info("query rewrite ignored: %r is not English search terms for the question", result.text[:120])
+    return rewritten, usage
 
 
 async def gather(
@@ -154,22 +192,38 @@ async def answer(
 ) -> Answer:
     """The LLM's answer to a gathered question, grounded in its papers, citations checked."""
     llm = library.llm()
-    prompt = load_prompt("ask")
-    values = {"language": language_name(question.lang), "question": question.text}
-    overhead = count_message_tokens(prompt.render(**values, context=""), llm.model)
     blocks = [paper_block(paper, full=question.full_text) for paper in question.papers]
-    packed = await asyncio.to_thread(pack, blocks, llm.prompt_budget() - overhead, llm.model)
-    supplied = question.papers[: len(packed)]
-    context = "\n\n".join(packed) if packed else "(no paper in the library matches this question)"
-    completion = await llm.complete(
-        prompt.render(**values, context=context), caller or Caller("ask"), on_text=on_text
+    packed: list[str] = []  # the blocks sent, set by `fit` before the answer streams
+
+    def supplied_keys() -> dict[str, PaperDetail]:
+        return {key: paper for paper in question.papers[: len(packed)] for key in citation_keys(paper)}
+
+    def fit(budget: int) -> str:
+        packed[:] = pack(blocks, budget, llm.model)
+        return "\n\n".join(packed) if packed else "(no paper in the library matches this question)"
+
+    async def show(text: str) -> None:
+        await on_text(checked_preview(text, supplied_keys()))
+
+    result = await run_task(
+        llm,
+        "ask",
+        caller or Caller("ask"),
+        question.usage,
+        values={"language": language_name(question.lang), "question": question.text},
+        data="context",
+        fit=fit,
+        on_text=show if on_text else None,
+        check=lambda text: language_problem(text, question.lang),
     )
-    question.usage.add(completion)
-    keys = {key: paper for paper in supplied for key in citation_keys(paper)}
-    text, cited, removed = filter_citations(completion.text, keys)
+    supplied = question.papers[: len(packed)]
+    text, cited, removed = filter_citations(result.completion.text, supplied_keys())
     if removed:
         log.warning("removed citations of papers not in the context: %s", ", ".join(removed))
-    return Answer(question, text, cited, supplied, removed)
+    notes = [result.problem] if result.problem else []
+    if result.cut_off:
+        notes.append(f"the answer was cut off at the length limit ({result.completion.completion_tokens} tokens)")
+    return Answer(question, text, cited, supplied, removed, "; ".join(notes) or None)
 
 
 async def ask(

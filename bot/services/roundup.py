@@ -5,25 +5,32 @@ Summaries ("blurbs") are written by the LLM several papers per request and store
 asked again, or posted to several servers in one language, costs nothing more. Without an LLM,
 or when it fails, the roundup still goes out: stored summaries in the language when there are
 some, else the opening of the English abstract, flagged as untranslated.
+
+A reply in the wrong shape degrades visibly: the blurbs that parse and are in the language are
+kept; the others are asked for once more with a firmer instruction, and what is still missing is
+recorded with its reason (no usable line, cut off, wrong language), so a rerun the same day
+neither pays for those papers again nor leaves an untranslated entry without its reason.
 """
 
 from __future__ import annotations
 
-from bot.errors import PaperbotError
 import json
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date as Date
 
 from bot.corpus.text import markdown_to_text
+from bot.errors import PaperbotError
 from bot.llm.client import Caller, Usage
 from bot.llm.errors import LLMError, LLMNotConfigured
 from bot.llm.prompts import load_prompt
-from bot.llm.tokens import count_message_tokens, truncate_to_tokens
+from bot.llm.task import run_task
+from bot.llm.tokens import truncate_to_tokens
 from bot.services.chunks import escape_markdown, fit, pack_entries
 from bot.services.context import RICHNESS, source_text
-from bot.services.language import language_name, normalize_tag
+from bot.services.language import language_name, normalize_tag, written_in
 from bot.services.library import Library
 from bot.services.papers import PaperDetail, paper_details
 from bot.services.summaries import store_summaries
@@ -38,8 +45,12 @@ GROUP_RANKING_CANDIDATES = 500  # papers of the day ranked by a server's votes b
 BLURBS_PER_REQUEST = 5
 BLURB_OUTPUT_TOKENS = 180  # per paper: three sentences of Korean or Chinese fit
 BLURB_SOURCE_TOKENS = 400  # per paper: the abstract, or the opening of a long summary
+LISTING_OVERHEAD_TOKENS = 24  # per paper: its number, title line and separator (tiktoken)
+NO_LINE = "the model's reply had no usable line for it"
+CUT_OFF = "the model's reply was cut off before it"
 FALLBACK_CHARS = 320
-_NUMBERED_LINE = re.compile(r"^\s*\[(\d+)\]\s*(.+?)\s*$", re.MULTILINE)
+# `[1] text`, and the variants small models write: `1. text`, `**[1]** text`, `(1): text`
+_NUMBERED_LINE = re.compile(r"^[ \t*]*[\[(]?(\d+)[\]).:][ \t*]*[:\-–]?[ \t]*(\S.*?)[ \t]*$", re.MULTILINE)
 CJK_SENTENCE_ENDS = ("。", "！", "？")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
 
@@ -53,6 +64,7 @@ class RoundupEntry:
     paper: PaperDetail
     summary: str
     translated: bool  # the summary is in the roundup's language
+    reason: str | None = None  # why not, when it is not
 
     @property
     def code_url(self) -> str | None:
@@ -82,6 +94,7 @@ class RoundupEntry:
             **self.paper.reference(),
             "summary": self.summary,
             "translated": self.translated,
+            "reason": self.reason,
             "topics": self.paper.topics,
             "code": self.code_url,
             "votes": self.paper.votes,
@@ -210,43 +223,113 @@ def parse_blurbs(reply: str, count: int) -> dict[int, str]:
     return blurbs
 
 
+@dataclass
+class Blurbs:
+    """What the LLM gave for a roundup's papers: summaries by paper id, and for the papers it
+    gave no usable summary, why not."""
+
+    written: dict[int, str] = field(default_factory=dict)
+    missed: dict[int, str] = field(default_factory=dict)
+
+    def update(self, other: "Blurbs") -> None:
+        self.written |= other.written
+        self.missed |= other.missed
+
+
+class _Collector:
+    """Checks each reply of one request: keeps the usable blurbs of every reply (so a retry only
+    has to fix the rest) and the reason for each paper still missing."""
+
+    def __init__(self, papers: list[PaperDetail], lang: str):
+        self.papers, self.lang = papers, lang
+        self.good: dict[int, str] = {}
+        self.reasons: dict[int, str] = {}
+
+    def __call__(self, reply: str) -> str | None:
+        parsed = parse_blurbs(reply, len(self.papers))
+        for i in range(len(self.papers)):
+            if i in self.good:
+                continue
+            if i not in parsed:
+                self.reasons[i] = NO_LINE
+                continue
+            verdict = written_in(parsed[i], self.lang)
+            if verdict.ok:
+                self.good[i] = parsed[i]
+                self.reasons.pop(i, None)
+            else:
+                self.reasons[i] = verdict.reason(self.lang)
+        if not self.reasons:
+            return None
+        return f"{len(self.reasons)} of {len(self.papers)} summaries unusable ({Counter(self.reasons.values()).most_common(1)[0][0]})"
+
+
 async def write_blurbs(
     library: Library, papers: list[PaperDetail], lang: str, caller: Caller, usage: Usage
-) -> dict[int, str]:
-    """Blurbs for `papers` from one LLM request, by paper id; stored for next time."""
+) -> Blurbs:
+    """Blurbs for `papers` from one LLM request (two when the first reply is partly unusable);
+    the usable ones stored for next time, the misses recorded with their reason for today."""
     llm = library.llm()
-    prompt = load_prompt("roundup_blurbs")
-    output_tokens = min(BLURB_OUTPUT_TOKENS * len(papers), library.settings.max_output_tokens)
-    overhead = count_message_tokens(prompt.render(language=language_name(lang), papers=""), llm.model)
-    per_paper = min(BLURB_SOURCE_TOKENS, (llm.prompt_budget(output_tokens) - overhead) // len(papers) - 20)
-    listing = "\n\n".join(
-        f"[{n}] {paper.title}\n{truncate_to_tokens(source_text(paper), per_paper, llm.model)}"
-        for n, paper in enumerate(papers, start=1)
+    sources = [source_text(paper) for paper in papers]
+
+    def listing(budget: int) -> str:
+        per_paper = min(BLURB_SOURCE_TOKENS, budget // len(papers) - LISTING_OVERHEAD_TOKENS)
+        return "\n\n".join(
+            f"[{n}] {paper.title}\n{truncate_to_tokens(source, max(per_paper, 0), llm.model)}"
+            for n, (paper, source) in enumerate(zip(papers, sources), start=1)
+        )
+
+    collector = _Collector(papers, lang)
+    result = await run_task(
+        llm,
+        "roundup_blurbs",
+        caller,
+        usage,
+        values={"language": language_name(lang)},
+        data="papers",
+        fit=listing,
+        max_tokens=min(BLURB_OUTPUT_TOKENS * len(papers), library.settings.max_output_tokens),
+        check=collector,
     )
-    completion = await llm.complete(
-        prompt.render(language=language_name(lang), papers=listing), caller, max_tokens=output_tokens
+    if result.cut_off:
+        collector.reasons = {i: CUT_OFF if reason == NO_LINE else reason for i, reason in collector.reasons.items()}
+    if collector.reasons:
+        log.warning("roundup reply had %d of %d usable summaries", len(collector.good), len(papers))
+    blurbs = Blurbs(
+        {papers[i].id: text for i, text in collector.good.items()},
+        {papers[i].id: reason for i, reason in collector.reasons.items()},
     )
-    usage.add(completion)
-    parsed = parse_blurbs(completion.text, len(papers))
-    if len(parsed) < len(papers):
-        log.warning("roundup reply had %d of %d summaries", len(parsed), len(papers))
-    written = {papers[i].id: text for i, text in parsed.items()}
-    await store_summaries(
-        library.db,
-        [(pid, BLURB_KIND, lang, text, llm.model, prompt.cache_tag) for pid, text in written.items()],
+    tag = result.prompt.cache_tag
+    await store_summaries(library.db, [(pid, BLURB_KIND, lang, text, llm.model, tag) for pid, text in blurbs.written.items()])
+    await library.db.executemany(
+        "INSERT OR REPLACE INTO roundup_misses (paper_id, lang, model, prompt_version, reason) VALUES (?, ?, ?, ?, ?)",
+        [(pid, lang, llm.model, tag, reason) for pid, reason in blurbs.missed.items()],
     )
-    return written
+    return blurbs
 
 
-async def cached_blurbs(library: Library, paper_ids: list[int], lang: str) -> dict[int, str]:
+async def known_blurbs(library: Library, paper_ids: list[int], lang: str) -> Blurbs:
+    """Blurbs stored for these papers, and today's recorded misses (not asked for again today)."""
     llm = library.llm()
     prompt_version = load_prompt("roundup_blurbs").cache_tag
+    ids = json.dumps(paper_ids)
     rows = await library.db.fetchall(
         "SELECT paper_id, text FROM summaries WHERE kind = ? AND lang = ? AND model = ? "
         "AND prompt_version = ? AND paper_id IN (SELECT value FROM json_each(?)) ORDER BY id",
-        (BLURB_KIND, lang, llm.model, prompt_version, json.dumps(paper_ids)),
+        (BLURB_KIND, lang, llm.model, prompt_version, ids),
     )
-    return {row[0]: row[1] for row in rows}
+    misses = await library.db.fetchall(
+        "SELECT paper_id, reason FROM roundup_misses WHERE lang = ? AND model = ? AND prompt_version = ? "
+        "AND day = strftime('%Y-%m-%d', 'now') AND paper_id IN (SELECT value FROM json_each(?))",
+        (lang, llm.model, prompt_version, ids),
+    )
+    return Blurbs({row[0]: row[1] for row in rows}, {row[0]: row[1] for row in misses})
+
+
+def summarize_reasons(missed: dict[int, str]) -> str:
+    """The reasons entries are untranslated, most common first, with how many each."""
+    counts = Counter(missed.values()).most_common()
+    return "; ".join(reason if n == 1 else f"{reason} ({n} papers)" for reason, n in counts)
 
 
 def parse_day(day: str) -> str:
@@ -287,20 +370,27 @@ async def build_roundup(
     if not papers:
         return result
     caller = caller or Caller("roundup")
-    blurbs: dict[int, str] = {}
+    blurbs = Blurbs()
+    failure: str | None = None
     try:
-        blurbs = await cached_blurbs(library, [p.id for p in papers], lang)
-        missing = [p for p in papers if p.id not in blurbs]
+        blurbs = await known_blurbs(library, [p.id for p in papers], lang)
+        missing = [p for p in papers if p.id not in blurbs.written and p.id not in blurbs.missed]
         for start in range(0, len(missing), BLURBS_PER_REQUEST):
             batch = missing[start : start + BLURBS_PER_REQUEST]
-            blurbs |= await write_blurbs(library, batch, lang, caller, result.usage)
+            blurbs.update(await write_blurbs(library, batch, lang, caller, result.usage))
     except LLMError as exc:
         # the roundup goes out anyway, from stored text; the reader is told why
         level = logging.INFO if isinstance(exc, LLMNotConfigured) else logging.WARNING
         log.log(level, "roundup without the LLM: %s", exc)
-        result.note = "no LLM is configured" if isinstance(exc, LLMNotConfigured) else str(exc)
-    result.entries = [
-        RoundupEntry(paper, blurbs[paper.id], True) if paper.id in blurbs else stored_entry(paper, lang)
-        for paper in papers
-    ]
+        failure = "no LLM is configured" if isinstance(exc, LLMNotConfigured) else str(exc)
+    for paper in papers:
+        if paper.id in blurbs.written:
+            entry = RoundupEntry(paper, blurbs.written[paper.id], True)
+        else:
+            entry = stored_entry(paper, lang)
+            if not entry.translated:
+                entry.reason = blurbs.missed.get(paper.id) or failure or f"no summary in {language_name(lang)} is stored"
+        result.entries.append(entry)
+    reasons = {e.paper.id: e.reason for e in result.entries if e.reason}
+    result.note = summarize_reasons(reasons) if reasons else failure
     return result

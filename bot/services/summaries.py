@@ -3,6 +3,11 @@
 A summary paperbot writes is stored beside the digests' summaries, with the model and the
 prompt's version: asking again for the same paper, style and language returns the stored text
 with no API call, and a changed prompt or model writes a new one.
+
+Only a whole summary in the language asked for is kept. One cut off by the length limit is
+asked for again with more room; one in another language is asked for again with a firmer
+instruction. If it is still cut off or in the wrong language, it is shown with a note saying
+so, labelled with the language it is really in, and not kept.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ from dataclasses import dataclass
 
 from bot.errors import PaperbotError
 from bot.corpus.text import text_sha
+from bot.errors import PaperbotError
 from bot.llm.client import Caller, Usage
 from bot.llm.errors import LLMError
 from bot.llm.prompts import load_prompt
-from bot.llm.tokens import count_message_tokens, truncate_to_tokens
+from bot.llm.task import run_task
+from bot.llm.tokens import truncate_to_tokens
 from bot.services.context import source_text
-from bot.services.language import language_name, normalize_tag
+from bot.services.language import language_name, language_problem, normalize_tag, written_in
 from bot.services.library import Library
 from bot.services.papers import PaperDetail, paper_detail, resolve_paper
 from bot.store import Database
@@ -43,6 +50,11 @@ class FreshSummary:
     prompt_version: str
     cached: bool
     usage: Usage
+    note: str | None = None  # why this summary was not kept (cut off, wrong language)
+
+    @property
+    def complete(self) -> bool:
+        return self.note is None
 
     def to_json(self) -> dict:
         return {
@@ -53,6 +65,8 @@ class FreshSummary:
             "model": self.model,
             "prompt_version": self.prompt_version,
             "cached": self.cached,
+            "complete": self.complete,
+            "note": self.note,
             "usage": self.usage.to_json(),
         }
 
@@ -87,12 +101,6 @@ async def store_summaries(db: Database, rows: list[tuple[int, str, str, str, str
         await reindex_papers(conn, sorted({row[0] for row in rows}))
 
 
-def fit_source(messages_without_source: list[dict[str, str]], source: str, budget: int, model: str) -> str:
-    """The source text cut at a token boundary so the whole request fits `budget`."""
-    room = budget - count_message_tokens(messages_without_source, model)
-    return truncate_to_tokens(source, max(room, 0), model)
-
-
 async def summarize(
     library: Library,
     ref: str,
@@ -122,18 +130,30 @@ async def summarize(
         if text is not None:
             return FreshSummary(paper, lang, style, text, llm.model, prompt.cache_tag, True, usage)
 
-    output_tokens = min(output_tokens, library.settings.max_output_tokens)
-    values = {"language": language_name(lang), "title": paper.title}
-    budget = llm.prompt_budget(output_tokens)
-    source = fit_source(prompt.render(**values, source=""), source, budget, llm.model)
-    completion = await llm.complete(
-        prompt.render(**values, source=source),
+    result = await run_task(
+        llm,
+        task,
         caller or Caller("summarize"),
-        max_tokens=output_tokens,
+        usage,
+        values={"language": language_name(lang), "title": paper.title},
+        data="source",
+        fit=lambda budget: truncate_to_tokens(source, budget, llm.model),
+        max_tokens=min(output_tokens, library.settings.max_output_tokens),
+        check=lambda text: language_problem(text, lang),
+        grow_output=True,
     )
-    usage.add(completion)
-    text = completion.text.strip()
+    text = result.text
     if not text:
         raise LLMError(f"the model ({llm.model}) returned an empty summary; try again with --fresh")
+    if result.problem:
+        written = written_in(text, lang).found or "und"
+        note = f"{result.problem}; shown as written and not kept"
+        return FreshSummary(paper, written, style, text, llm.model, prompt.cache_tag, False, usage, note)
+    if result.cut_off:
+        note = (
+            f"cut off at the model's length limit ({result.completion.completion_tokens} tokens); not kept: "
+            "raise PAPERBOT_MAX_OUTPUT_TOKENS or try --style brief"
+        )
+        return FreshSummary(paper, lang, style, text, llm.model, prompt.cache_tag, False, usage, note)
     await store_summaries(library.db, [(paper.id, kind, lang, text, llm.model, prompt.cache_tag)])
     return FreshSummary(paper, lang, style, text, llm.model, prompt.cache_tag, False, usage)

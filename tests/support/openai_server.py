@@ -4,6 +4,11 @@ It speaks the wire protocol of POST /v1/chat/completions (JSON, and server-sent 
 `stream` is true, with `usage` in the last chunk when asked) and POST /v1/embeddings. Tests
 script replies in order (`server.script(...)`), or set a default responder; every request is
 recorded, Authorization value excluded.
+
+It can also act like a small local model behind llama.cpp's server: `token_factor` makes its
+tokenizer count that many tokens per tiktoken token (as SmolLM2's does for Korean), `window`
+refuses longer prompts with llama.cpp's `exceed_context_size_error`, `tokenize` serves
+llama.cpp's POST /tokenize, and `report_usage = False` leaves usage out as some servers do.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import pytest
 from aiohttp import web
 
 from bot.llm.tokens import count_tokens
+from bot.services.library import Library
+from bot.settings import Settings
 
 
 @dataclass
@@ -33,6 +40,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering (timeouts)
     stream_chunks: list[str] | None = None  # pieces for a streamed answer
+    finish_reason: str = "stop"  # "length": the answer was cut off by max_tokens
 
 
 def rate_limited(retry_after: float) -> Reply:
@@ -84,6 +92,10 @@ class OpenAIServer:
         self.latency_s = 0.0  # added before every unscripted reply (benchmarks)
         self.embedding_dim = 64
         self.max_embedding_input_chars: int | None = None  # longer input gets a 400 "too long"
+        self.token_factor = 1.0
+        self.window: int | None = None
+        self.tokenize = False
+        self.report_usage = True
         self.in_flight = 0
         self.max_in_flight = 0
         self.base_url = ""
@@ -95,10 +107,18 @@ class OpenAIServer:
     def chat_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
+    def count(self, text: str) -> int:
+        """This server's tokenizer: tiktoken's count times `token_factor`."""
+        return round(count_tokens(text, "gpt-4o-mini") * self.token_factor)
+
+    def prompt_tokens(self, body: dict) -> int:
+        return sum(self.count(m.get("content") or "") + 4 for m in body["messages"]) + 3
+
     async def start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/tokenize", self._tokenize)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -134,26 +154,37 @@ class OpenAIServer:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            prompt_tokens = self.prompt_tokens(body)
+            if self.window is not None and prompt_tokens > self.window:
+                return web.json_response({"error": {
+                    "code": 400, "type": "exceed_context_size_error", "n_prompt_tokens": prompt_tokens,
+                    "n_ctx": self.window, "message": f"request ({prompt_tokens} tokens) exceeds the "
+                    f"available context size ({self.window} tokens), try increasing it"}}, status=400)
             reply = await self._scripted(body)
             if reply.text is None:
                 return self._raw(reply)
-            prompt_tokens = sum(count_tokens(m.get("content") or "", "gpt-4o-mini") + 4 for m in body["messages"]) + 3
-            completion_tokens = count_tokens(reply.text, "gpt-4o-mini")
+            completion_tokens = self.count(reply.text)
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                     "total_tokens": prompt_tokens + completion_tokens}
+                     "total_tokens": prompt_tokens + completion_tokens} if self.report_usage else None
             if body.get("stream"):
                 return await self._stream(request, body, reply, usage)
             return web.json_response({
                 "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", "test-model"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
-                             "finish_reason": "stop"}],
+                             "finish_reason": reply.finish_reason}],
                 "usage": usage,
             }, headers=reply.headers)
         finally:
             self.in_flight -= 1
 
-    async def _stream(self, request: web.Request, body: dict, reply: Reply, usage: dict) -> web.StreamResponse:
+    async def _tokenize(self, request: web.Request) -> web.Response:
+        body = await self._record(request)
+        if not self.tokenize:
+            return web.json_response({"error": {"code": 404, "message": "File Not Found"}}, status=404)
+        return web.json_response({"tokens": [0] * self.count(body.get("content", ""))})
+
+    async def _stream(self, request: web.Request, body: dict, reply: Reply, usage: dict | None) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         pieces = reply.stream_chunks or [reply.text[i : i + 8] for i in range(0, len(reply.text), 8)]
@@ -170,8 +201,8 @@ class OpenAIServer:
         for piece in pieces:
             await response.write(chunk({"content": piece}))
             await asyncio.sleep(0.01)
-        await response.write(chunk({}, "stop"))
-        if (body.get("stream_options") or {}).get("include_usage"):
+        await response.write(chunk({}, reply.finish_reason))
+        if usage and (body.get("stream_options") or {}).get("include_usage"):
             await response.write(chunk({}, with_usage=True))
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
@@ -210,3 +241,28 @@ async def openai_server():
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def open_library(corpus_db, openai_server):
+    """Opens a Library on a copy of the ingested corpus; the LLM is the scripted server."""
+    libraries: list[Library] = []
+
+    async def make(**overrides) -> Library:
+        values = {
+            "PAPERBOT_DB": corpus_db,
+            "PAPERBOT_EMBEDDINGS": "off",
+            "OPENAI_API_KEY": "sk-test",
+            "OPENAI_BASE_URL": openai_server.base_url,
+            "PAPERBOT_MODEL": "gpt-4o-mini",
+            "PAPERBOT_LLM_TIMEOUT": 2.0,
+            "PAPERBOT_LLM_MAX_ATTEMPTS": 2,
+            **overrides,
+        }
+        library = await Library.open(Settings(**{k: v for k, v in values.items() if v is not None}))
+        libraries.append(library)
+        return library
+
+    yield make
+    for library in libraries:
+        await library.close()

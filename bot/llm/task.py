@@ -1,0 +1,138 @@
+"""One LLM task, start to end: load its prompt, fit the paper text to the budget, complete,
+record usage, and check what came back. Q&A, summaries, the roundup and the query rewrite all
+run through `run_task`.
+
+Fitting: the caller gives a function that returns its untrusted text cut to a number of
+tiktoken tokens; the budget is the window minus the output budget minus the rest of the
+prompt, converted with the model's calibrated ratio. The fitted request is counted again with
+the best count there is and fitted tighter if it is still too long.
+
+Recovering, each at most once:
+- the server says the request is too long: fit again, smaller by what it reported, and retry;
+- the answer is cut off by the length limit and `grow_output` is set: retry with twice the
+  output budget (less room for text);
+- `check` finds a problem in the answer (the wrong language): retry with a firmer instruction.
+The result says what is still wrong (`cut_off`, `problem`), so no caller passes it off as whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.llm.client import Caller, Completion, LLMClient, TextCallback, Usage
+from bot.llm.errors import ContextTooLong
+from bot.llm.prompts import Prompt, load_prompt
+
+log = logging.getLogger(__name__)
+
+FIT_ROUNDS = 3
+OVERFLOW_SHRINK = 0.7  # when the server gave no figures
+Fit = Callable[[int], str]  # tiktoken budget -> the text that fills the data placeholder
+Check = Callable[[str], str | None]  # answer -> what is wrong with it, or None
+
+
+@dataclass
+class TaskResult:
+    prompt: Prompt
+    completion: Completion
+    problem: str | None = None  # what `check` still found wrong after the retry
+
+    @property
+    def text(self) -> str:
+        return self.completion.text.strip()
+
+    @property
+    def cut_off(self) -> bool:
+        return self.completion.cut_off
+
+
+@dataclass
+class _Request:
+    """What run_task sends: its values, and how much room the fitted text may take."""
+
+    prompt: Prompt
+    values: dict[str, str]
+    data: str | None
+    fit: Fit | None
+    max_tokens: int
+    shrink: float = 1.0
+
+    def render(self, fitted: str | None, firm_language: bool = False) -> list[dict[str, str]]:
+        values = dict(self.values)
+        if self.data is not None:
+            values[self.data] = fitted or ""
+        return self.prompt.render(firm_language=firm_language, **values)
+
+
+async def _fitted(llm: LLMClient, request: _Request) -> str | None:
+    """The data text cut so that the whole request fits the prompt budget in model tokens."""
+    if request.fit is None:
+        return None
+    allowed = llm.prompt_budget(request.max_tokens)
+    overhead = (await llm.count(request.render(""))).tokens
+    local_budget = int(max(allowed - overhead, 0) * request.shrink / await llm.tokens.scale())
+    for _ in range(FIT_ROUNDS):
+        fitted = request.fit(max(local_budget, 0))
+        counted = (await llm.count(request.render(fitted))).tokens
+        if counted <= allowed or local_budget <= 0:
+            return fitted
+        # still too long by the model's count: cut the text by the share it is over, and more
+        local_budget = int(local_budget * (allowed - overhead) / max(counted - overhead, 1) * 0.95)
+    return request.fit(max(local_budget, 0))
+
+
+async def _complete_fitted(
+    llm: LLMClient, request: _Request, caller: Caller, on_text: TextCallback | None, firm: bool = False
+) -> Completion:
+    """Fit, complete; on the server's overflow, fit smaller once and complete again."""
+    fitted = await _fitted(llm, request)
+    try:
+        return await llm.complete(request.render(fitted, firm), caller, max_tokens=request.max_tokens, on_text=on_text)
+    except ContextTooLong as exc:
+        if request.fit is None:
+            raise  # nothing to cut
+        over = (exc.prompt_tokens + request.max_tokens) / exc.window if exc.prompt_tokens and exc.window else None
+        request.shrink *= min(OVERFLOW_SHRINK, 0.9 / over) if over else OVERFLOW_SHRINK
+        log.warning(
+            "%s: the server refused the request as too long (%s prompt tokens, window %s); re-packing %.0f%% smaller",
+            caller.feature, exc.prompt_tokens or "?", exc.window or "?", (1 - request.shrink) * 100,
+        )
+        fitted = await _fitted(llm, request)
+        return await llm.complete(request.render(fitted, firm), caller, max_tokens=request.max_tokens, on_text=on_text)
+
+
+async def run_task(
+    llm: LLMClient,
+    task: str,
+    caller: Caller,
+    usage: Usage,
+    *,
+    values: dict[str, str],
+    data: str | None = None,
+    fit: Fit | None = None,
+    max_tokens: int | None = None,
+    on_text: TextCallback | None = None,
+    check: Check | None = None,
+    grow_output: bool = False,
+) -> TaskResult:
+    """Run `task`'s prompt with `values`, and `fit(budget)` filling the placeholder `data`."""
+    prompt = load_prompt(task)
+    request = _Request(prompt, values, data, fit, max_tokens or llm.settings.max_output_tokens)
+    completion = await _complete_fitted(llm, request, caller, on_text)
+    usage.add(completion)
+    if completion.cut_off and grow_output:
+        room = min(request.max_tokens * 2, llm.settings.context_window // 2)
+        if room > request.max_tokens:
+            log.info("%s: answer cut off at %d tokens; asking again with %d", caller.feature, request.max_tokens, room)
+            request.max_tokens = room
+            completion = await _complete_fitted(llm, request, caller, on_text)
+            usage.add(completion)
+    problem = check(completion.text) if check else None
+    if problem:
+        log.info("%s: %s; asking again with a firmer instruction", caller.feature, problem)
+        completion = await _complete_fitted(llm, request, caller, on_text, firm=True)
+        usage.add(completion)
+        problem = check(completion.text)
+    return TaskResult(prompt, completion, problem)
