@@ -18,7 +18,7 @@ from bot.store import Database
 # The one way fixtures are shared: each support module's fixtures, for every test, by name.
 pytest_plugins = [
     "tests.support.openai_server", "tests.support.fake_discord", "tests.support.digest_server",
-    "tests.support.watch_library",
+    "tests.support.watch_library", "tests.support.local_model",
 ]
 SEALED_PREFIXES = ("OPENAI_", "PAPERBOT_", "DISCORD_")
 

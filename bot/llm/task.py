@@ -28,6 +28,7 @@ from bot.llm.prompts import Prompt, load_prompt
 log = logging.getLogger(__name__)
 
 FIT_ROUNDS = 3
+FULL_ENOUGH = 0.9  # a fitted request this close to the budget is not refitted larger
 OVERFLOW_SHRINK = 0.7  # when the server gave no figures
 Fit = Callable[[int], str]  # tiktoken budget -> the text that fills the data placeholder
 Check = Callable[[str], str | None]  # answer -> what is wrong with it, or None
@@ -67,20 +68,30 @@ class _Request:
 
 
 async def _fitted(llm: LLMClient, request: _Request) -> str | None:
-    """The data text cut so that the whole request fits the prompt budget in model tokens."""
+    """The data text cut so that the whole request fits the prompt budget in model tokens, and
+    fills it: a first guess from tiktoken and the model's ratio, then corrected (either way) by
+    the best count there is, a few rounds at most."""
     if request.fit is None:
         return None
-    allowed = llm.prompt_budget(request.max_tokens)
     overhead = (await llm.count(request.render(""))).tokens
-    local_budget = int(max(allowed - overhead, 0) * request.shrink / await llm.tokens.scale())
+    # after an overflow the server's count is known to exceed ours: aim lower by `shrink`
+    room = max(llm.prompt_budget(request.max_tokens) - overhead, 0) * request.shrink
+    allowed = overhead + room
+    local_budget = int(room / await llm.tokens.scale())
+    best, previous = None, None
     for _ in range(FIT_ROUNDS):
         fitted = request.fit(max(local_budget, 0))
+        if fitted == previous:
+            break  # all of the text fits, or the budget no longer changes the cut
+        previous = fitted
         counted = (await llm.count(request.render(fitted))).tokens
-        if counted <= allowed or local_budget <= 0:
-            return fitted
-        # still too long by the model's count: cut the text by the share it is over, and more
-        local_budget = int(local_budget * (allowed - overhead) / max(counted - overhead, 1) * 0.95)
-    return request.fit(max(local_budget, 0))
+        if counted <= allowed:
+            best = fitted
+            if counted >= allowed * FULL_ENOUGH:
+                break
+        local_budget = int(local_budget * room / max(counted - overhead, 1) * 0.97)
+    # none fit by the count: the last, smaller cut (the client refuses it if it is still too long)
+    return best if best is not None else request.fit(max(local_budget, 0))
 
 
 async def _complete_fitted(

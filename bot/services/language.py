@@ -125,8 +125,8 @@ class LanguageVerdict:
 
 
 @cache
-def _identifier():
-    """py3langid's model, loaded once (about a second)."""
+def language_identifier():
+    """py3langid's model, loaded once (about a second; `Library.warm_up` loads it at start)."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
@@ -166,7 +166,7 @@ def written_in(text: str, tag: str) -> LanguageVerdict:
         return LanguageVerdict(True, None)
     if found is not None:
         return LanguageVerdict(False, found)
-    ranked = _identifier().rank(clean)[:3]
+    ranked = language_identifier().rank(clean)[:3]
     # technical English terms pull any Latin-script text towards English: a second place
     # with a fair share still counts
     if ranked[0][0] == base or any(lang == base and p >= 0.2 for lang, p in ranked[1:]):

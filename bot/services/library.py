@@ -15,6 +15,7 @@ from bot.llm.errors import LLMNotConfigured
 from bot.llm.tokens import encoding_for
 from bot.retrieval.embedders import Embedder, LocalE5Embedder
 from bot.retrieval.search import Retriever
+from bot.services.language import language_identifier
 from bot.settings import Settings
 from bot.store import Database
 
@@ -51,8 +52,10 @@ class Library:
 
     async def warm_up(self) -> None:
         """Load now what the first question would otherwise wait for: the vector index, the
-        local embedding model and the LLM's tokenizer. The bot does this once at start-up."""
+        local embedding model, the LLM's tokenizer and the output-language identifier. The bot
+        does this once at start-up."""
         await self.retriever.index()
+        await asyncio.to_thread(language_identifier)
         load_model = getattr(self.retriever.embedder, "load", None)  # only local models load
         if load_model is not None:
             await load_model()

