@@ -102,6 +102,18 @@ async def test_slow_first_token_times_out_once_and_is_not_retried(client_for, op
     assert time.monotonic() - started < 2.5
 
 
+async def test_first_token_wait_and_whole_answer_deadline_are_separate(client_for, openai_server):
+    # a slow local model: the first piece at once, then one piece every 0.3 s for 1.5 s in all
+    slow = Reply(text="one two three four five", stream_chunks=["one ", "two ", "three ", "four ", "five"], chunk_delay=0.3)
+    openai_server.script(slow)
+    completion = await client_for(PAPERBOT_LLM_TIMEOUT=0.5, PAPERBOT_LLM_DEADLINE=5).complete(MESSAGES, ASK)
+    assert completion.text == "one two three four five"  # longer than the first-token wait: fine
+    openai_server.script(slow)
+    with pytest.raises(LLMError, match="did not finish its answer within 1 s .PAPERBOT_LLM_DEADLINE"):
+        await client_for(PAPERBOT_LLM_TIMEOUT=0.5, PAPERBOT_LLM_DEADLINE=1).complete(MESSAGES, ASK)
+    assert len(openai_server.chat_requests()) == 2  # neither retried
+
+
 async def test_malformed_body_is_a_clear_error(client_for, openai_server):
     openai_server.script(Reply(status=200, body="{this is not json"))
     with pytest.raises(LLMError, match="sent a response paperbot cannot read$"):

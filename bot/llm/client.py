@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # Local servers (Ollama, vLLM, llama.cpp) accept any key, but the SDK insists on one.
 PLACEHOLDER_KEY = "not-needed-for-local-servers"
 PACKING_MARGIN = 32  # tokens
+DEADLINE_EDGE_S = 0.05
 
 
 TextCallback = Callable[[str], Awaitable[None]]
@@ -183,9 +184,12 @@ class LLMClient:
         await self._check_budgets(caller)
         started = time.monotonic()
         async with self._slots:
+            # every attempt ends by the command's deadline, just before the retry layer's own
+            # timer, so that the reader learns which wait ran out
+            deadline = asyncio.get_running_loop().time() + self.settings.llm_deadline_s - DEADLINE_EDGE_S
             try:
                 streamed = await with_retries(
-                    lambda: self._stream_once(messages, max_tokens, on_text),
+                    lambda: self._stream_once(messages, max_tokens, on_text, deadline),
                     attempts=self.settings.llm_max_attempts,
                     deadline_s=self.settings.llm_deadline_s,
                     endpoint=self.endpoint,
@@ -206,15 +210,15 @@ class LLMClient:
         return Completion(streamed.text, prompt, completion, self.model, streamed.finish_reason, estimated)
 
     async def _stream_once(
-        self, messages: list[dict[str, str]], max_tokens: int, on_text: TextCallback | None
+        self, messages: list[dict[str, str]], max_tokens: int, on_text: TextCallback | None, deadline: float
     ) -> _Streamed:
-        """One streamed request: the first token within the timeout, all of it by the deadline."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.llm_deadline_s
+        """One streamed request: the first token within the timeout, all of it by `deadline`
+        (the event loop's clock)."""
+        first_token_by = asyncio.get_running_loop().time() + self.settings.llm_timeout_s
         result = _Streamed()
         waiting_for_first = True
         try:
-            async with asyncio.timeout(min(self.settings.llm_timeout_s, self.settings.llm_deadline_s)) as limit:
+            async with asyncio.timeout_at(min(first_token_by, deadline)) as limit:
                 stream = await self.api.chat.completions.create(
                     model=self.model,
                     messages=messages,
@@ -239,7 +243,7 @@ class LLMClient:
                 except Exception as exc:  # mid-stream: dropped connection, bad chunk
                     raise user_message(exc, self.endpoint) from exc
         except TimeoutError:
-            if waiting_for_first:
+            if waiting_for_first and first_token_by <= deadline:
                 raise LLMError(
                     f"the LLM endpoint {self.endpoint} sent nothing within {self.settings.llm_timeout_s:g} s "
                     "(PAPERBOT_LLM_TIMEOUT); a local model may still be reading the prompt: "

@@ -41,6 +41,7 @@ class Reply:
     delay: float = 0.0  # seconds before answering (timeouts)
     stream_chunks: list[str] | None = None  # pieces for a streamed answer
     finish_reason: str = "stop"  # "length": the answer was cut off by max_tokens
+    chunk_delay: float = 0.01  # seconds between streamed pieces (a slow model)
 
 
 def rate_limited(retry_after: float) -> Reply:
@@ -200,7 +201,7 @@ class OpenAIServer:
         await response.write(chunk({"role": "assistant", "content": ""}))
         for piece in pieces:
             await response.write(chunk({"content": piece}))
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(reply.chunk_delay)
         await response.write(chunk({}, reply.finish_reason))
         if usage and (body.get("stream_options") or {}).get("include_usage"):
             await response.write(chunk({}, with_usage=True))
