@@ -58,7 +58,8 @@ async def test_me_language_and_forget(console):
     assert "No language set" in await said(console, "/me")
     assert "Korean (ko)" in await said(console, "/me language ko")
     assert "Korean (ko)" in await said(console, "/me")
-    assert "not a language tag" in await said(console, "/me language 한국어")
+    assert "is not a language" in await said(console, "/me language zz-invalid")
+    assert "Korean (ko)" in await said(console, "/me language 한국어")  # a language's own name works too
     await said(console, f"/save {OMG_NET}")
     assert "Forgotten: 2 records" in await said(console, "/me forget")
     assert "No language set" in await said(console, "/me")

@@ -36,6 +36,7 @@ FENCE_MARKERS = frozenset({"fence_open", "fence_close"})
 TASKS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "ask": (frozenset({"language", "question", "context"}), frozenset({"context"})),
     "rewrite_query": (frozenset({"question"}), frozenset({"question"})),
+    "discuss": (frozenset({"language", "question", "context", "exchange"}), frozenset({"context", "exchange"})),
     "roundup_blurbs": (frozenset({"language", "papers"}), frozenset({"papers"})),
     "summarize_brief": (frozenset({"language", "title", "source"}), frozenset({"title", "source"})),
     "summarize_structured": (frozenset({"language", "title", "source"}), frozenset({"title", "source"})),

@@ -2,8 +2,8 @@
 record usage, and check what came back. Q&A, summaries, the roundup and the query rewrite all
 run through `run_task`.
 
-Fitting: the caller gives a function that returns its untrusted text cut to a number of
-tiktoken tokens; the budget is the window minus the output budget minus the rest of the
+Fitting: the caller gives a function that returns its untrusted texts (the values of the
+prompt's data placeholders) cut to a number of tiktoken tokens in all; the budget is the window minus the output budget minus the rest of the
 prompt, converted with the model's calibrated ratio. The fitted request is counted again with
 the best count there is and fitted tighter if it is still too long.
 
@@ -23,14 +23,14 @@ from dataclasses import dataclass
 
 from bot.llm.client import Caller, Completion, LLMClient, TextCallback, Usage
 from bot.llm.errors import ContextTooLong
-from bot.llm.prompts import Prompt, load_prompt
+from bot.llm.prompts import FENCE_MARKERS, Prompt, load_prompt
 
 log = logging.getLogger(__name__)
 
 FIT_ROUNDS = 3
 FULL_ENOUGH = 0.9  # a fitted request this close to the budget is not refitted larger
 OVERFLOW_SHRINK = 0.7  # when the server gave no figures
-Fit = Callable[[int], str]  # tiktoken budget -> the text that fills the data placeholder
+Fit = Callable[[int], dict[str, str]]  # tiktoken budget -> the data placeholders' values
 Check = Callable[[str], str | None]  # answer -> what is wrong with it, or None
 
 
@@ -55,25 +55,26 @@ class _Request:
 
     prompt: Prompt
     values: dict[str, str]
-    data: str | None
     fit: Fit | None
     max_tokens: int
     shrink: float = 1.0
 
-    def render(self, fitted: str | None, firm_language: bool = False) -> list[dict[str, str]]:
-        values = dict(self.values)
-        if self.data is not None:
-            values[self.data] = fitted or ""
-        return self.prompt.render(firm_language=firm_language, **values)
+    def render(self, fitted: dict[str, str] | None, firm_language: bool = False) -> list[dict[str, str]]:
+        return self.prompt.render(firm_language=firm_language, **self.values, **(fitted or {}))
+
+    def render_without_data(self) -> list[dict[str, str]]:
+        """The request with every data placeholder empty: what the instructions cost."""
+        data = self.prompt.placeholders - FENCE_MARKERS - self.values.keys()
+        return self.render(dict.fromkeys(data, ""))
 
 
-async def _fitted(llm: LLMClient, request: _Request) -> str | None:
+async def _fitted(llm: LLMClient, request: _Request) -> dict[str, str] | None:
     """The data text cut so that the whole request fits the prompt budget in model tokens, and
     fills it: a first guess from tiktoken and the model's ratio, then corrected (either way) by
     the best count there is, a few rounds at most."""
     if request.fit is None:
         return None
-    overhead = (await llm.count(request.render(""))).tokens
+    overhead = (await llm.count(request.render_without_data())).tokens
     # after an overflow the server's count is known to exceed ours: aim lower by `shrink`
     room = max(llm.prompt_budget(request.max_tokens) - overhead, 0) * request.shrink
     allowed = overhead + room
@@ -121,16 +122,15 @@ async def run_task(
     usage: Usage,
     *,
     values: dict[str, str],
-    data: str | None = None,
     fit: Fit | None = None,
     max_tokens: int | None = None,
     on_text: TextCallback | None = None,
     check: Check | None = None,
     grow_output: bool = False,
 ) -> TaskResult:
-    """Run `task`'s prompt with `values`, and `fit(budget)` filling the placeholder `data`."""
+    """Run `task`'s prompt with `values`, and what `fit(budget)` returns for the rest."""
     prompt = load_prompt(task)
-    request = _Request(prompt, values, data, fit, max_tokens or llm.settings.max_output_tokens)
+    request = _Request(prompt, values, fit, max_tokens or llm.settings.max_output_tokens)
     completion = await _complete_fitted(llm, request, caller, on_text)
     usage.add(completion)
     if completion.cut_off and grow_output:

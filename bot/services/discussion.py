@@ -2,23 +2,24 @@
 paper with the thread's recent exchange as context.
 
 The prompt holds, within the budget, the paper's whole stored text first (it is what answers
-are cited from), then as many of the latest exchanges as still fit, newest kept first.
+are cited from), then as many of the latest exchanges as still fit, newest kept first. It runs
+as one LLM task (`bot.llm.task.run_task`), checked like an answer to `ask`: citations, cut-off,
+language.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
 from bot.llm.client import Caller, TextCallback
-from bot.llm.prompts import load_prompt
-from bot.llm.tokens import count_message_tokens, count_tokens, pack, truncate_to_tokens
-from bot.services.context import citation_keys, filter_citations, paper_block, paper_label
-from bot.services.language import guess_language, language_name, normalize_tag
+from bot.llm.task import run_task
+from bot.llm.tokens import count_tokens, pack, truncate_to_tokens
+from bot.services.context import checked_preview, citation_keys, filter_citations, paper_block
+from bot.services.language import guess_language, language_name, language_problem, normalize_tag
 from bot.services.library import Library
 from bot.services.papers import PaperDetail
-from bot.services.qa import Answer, Question
+from bot.services.qa import Answer, Question, answer_note
 from bot.store import Database
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,6 @@ log = logging.getLogger(__name__)
 PAPER_SHARE = 0.7
 RECENT_TURNS = 12  # lines of the exchange considered before the token budget cuts more
 MAX_TURN_CHARS = 1500
-# Each rendering draws a fresh fence nonce, which tokenizes to a few tokens more or less than
-# the one measured; joins at token boundaries can add a token each.
-RENDERING_SLACK = 24
 
 
 @dataclass(frozen=True)
@@ -67,27 +65,34 @@ async def discuss(
         raise ValueError("ask a question about the paper")
     lang = normalize_tag(lang) if lang else guess_language(question)
     llm = library.llm()
-    prompt = load_prompt("discuss")
-    values = {"language": language_name(lang), "question": question, "label": paper_label(paper)}
-    overhead = count_message_tokens(prompt.render(**values, context="", exchange=""), llm.model)
-    room = llm.prompt_budget() - overhead - RENDERING_SLACK
     block = paper_block(paper, full=True)
-    paper_room = max(room - min(room * (1 - PAPER_SHARE), sum(count_tokens(t.line(), llm.model) for t in exchange)), 0)
-    context = await asyncio.to_thread(truncate_to_tokens, block, int(paper_room), llm.model)
-    lines = await asyncio.to_thread(
-        exchange_lines, exchange, room - count_tokens(context, llm.model), llm.model
-    )
-    completion = await llm.complete(
-        prompt.render(**values, context=context, exchange="\n".join(lines) or "(none yet)"),
-        caller or Caller("discuss"),
-        on_text=on_text,
-    )
+    exchange_tokens = sum(count_tokens(turn.line(), llm.model) for turn in exchange)
+    keys = {key: paper for key in citation_keys(paper)}
+
+    def fit(budget: int) -> dict[str, str]:
+        paper_room = max(budget - min(budget * (1 - PAPER_SHARE), exchange_tokens), 0)
+        context = truncate_to_tokens(block, int(paper_room), llm.model)
+        lines = exchange_lines(exchange, budget - count_tokens(context, llm.model), llm.model)
+        return {"context": context, "exchange": "\n".join(lines) or "(none yet)"}
+
+    async def show(text: str) -> None:
+        await on_text(checked_preview(text, keys))
+
     asked = Question(question, lang, [paper], full_text=True)
-    asked.usage.add(completion)
-    text, cited, removed = filter_citations(completion.text, {key: paper for key in citation_keys(paper)})
+    result = await run_task(
+        llm,
+        "discuss",
+        caller or Caller("discuss"),
+        asked.usage,
+        values={"language": language_name(lang), "question": question},
+        fit=fit,
+        on_text=show if on_text else None,
+        check=lambda text: language_problem(text, lang),
+    )
+    text, cited, removed = filter_citations(result.completion.text, keys)
     if removed:
         log.warning("removed citations of papers not in the discussion: %s", ", ".join(removed))
-    return Answer(asked, text, cited, [paper], removed)
+    return Answer(asked, text, cited, [paper], removed, answer_note(result))
 
 
 async def thread_for(db: Database, channel_id: str, paper_id: int) -> str | None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from bot.errors import PaperbotError
 from bot.llm.client import Caller, TextCallback, Usage
 from bot.llm.errors import LLMError
-from bot.llm.task import run_task
+from bot.llm.task import TaskResult, run_task
 from bot.llm.tokens import pack
 from bot.retrieval.search import SearchHit
 from bot.services.context import checked_preview, citation_keys, filter_citations, paper_block
@@ -198,9 +198,9 @@ async def answer(
     def supplied_keys() -> dict[str, PaperDetail]:
         return {key: paper for paper in question.papers[: len(packed)] for key in citation_keys(paper)}
 
-    def fit(budget: int) -> str:
+    def fit(budget: int) -> dict[str, str]:
         packed[:] = pack(blocks, budget, llm.model)
-        return "\n\n".join(packed) if packed else "(no paper in the library matches this question)"
+        return {"context": "\n\n".join(packed) if packed else "(no paper in the library matches this question)"}
 
     async def show(text: str) -> None:
         await on_text(checked_preview(text, supplied_keys()))
@@ -211,7 +211,6 @@ async def answer(
         caller or Caller("ask"),
         question.usage,
         values={"language": language_name(question.lang), "question": question.text},
-        data="context",
         fit=fit,
         on_text=show if on_text else None,
         check=lambda text: language_problem(text, question.lang),
@@ -220,10 +219,15 @@ async def answer(
     text, cited, removed = filter_citations(result.completion.text, supplied_keys())
     if removed:
         log.warning("removed citations of papers not in the context: %s", ", ".join(removed))
+    return Answer(question, text, cited, supplied, removed, answer_note(result))
+
+
+def answer_note(result: TaskResult) -> str | None:
+    """What the reader must know about an answer: cut off, or not in the language asked."""
     notes = [result.problem] if result.problem else []
     if result.cut_off:
         notes.append(f"the answer was cut off at the length limit ({result.completion.completion_tokens} tokens)")
-    return Answer(question, text, cited, supplied, removed, "; ".join(notes) or None)
+    return "; ".join(notes) or None
 
 
 async def ask(

@@ -272,12 +272,12 @@ async def write_blurbs(
     llm = library.llm()
     sources = [source_text(paper) for paper in papers]
 
-    def listing(budget: int) -> str:
+    def listing(budget: int) -> dict[str, str]:
         per_paper = min(BLURB_SOURCE_TOKENS, budget // len(papers) - LISTING_OVERHEAD_TOKENS)
-        return "\n\n".join(
+        return {"papers": "\n\n".join(
             f"[{n}] {paper.title}\n{truncate_to_tokens(source, max(per_paper, 0), llm.model)}"
             for n, (paper, source) in enumerate(zip(papers, sources), start=1)
-        )
+        )}
 
     collector = _Collector(papers, lang)
     result = await run_task(
@@ -286,7 +286,6 @@ async def write_blurbs(
         caller,
         usage,
         values={"language": language_name(lang)},
-        data="papers",
         fit=listing,
         max_tokens=min(BLURB_OUTPUT_TOKENS * len(papers), library.settings.max_output_tokens),
         check=collector,

@@ -41,4 +41,6 @@ async def read_in_language(library: Library, paper_id: int, lang: str, *, caller
     if stored is not None:
         return stored
     written = await summarize(library, paper.key, lang=lang, style="brief", caller=caller or Caller("read_in_language"))
-    return InLanguage(paper, lang, written.text, written.cached, f"paperbot:{written.model}")
+    # a summary the model did not write in `lang` (or cut off) is labelled as it is, and says so
+    text = f"{written.text}\n\n({written.note})" if written.note else written.text
+    return InLanguage(paper, written.lang, text, written.cached, f"paperbot:{written.model}")
