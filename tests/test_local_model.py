@@ -76,12 +76,18 @@ async def test_ask_in_three_languages_fits_the_real_window(library, question, la
         assert "not in" in answer.note or "cut off" in answer.note
 
 
-async def test_summarize_korean_exits_zero_and_stores_only_korean(corpus_db, local_model, monkeypatch, capsys):
+async def run_cli(argv: list[str], corpus_db, local_model, monkeypatch, capsys) -> dict:
+    """`paperbot ARGV --json` against the local model: its exit code must be 0."""
     for name, value in local_settings(corpus_db, local_model).items():
         monkeypatch.setenv(name, value)
-    code = await asyncio.to_thread(main, ["summarize", "2407.12772", "--lang", "ko", "--json"])
-    assert code == 0
-    result = json.loads(capsys.readouterr().out)
+    code = await asyncio.to_thread(main, [*argv, "--json"])
+    output = capsys.readouterr()
+    assert code == 0, output.err
+    return json.loads(output.out)
+
+
+async def test_summarize_korean_exits_zero_and_stores_only_korean(corpus_db, local_model, monkeypatch, capsys):
+    result = await run_cli(["summarize", "2407.12772", "--lang", "ko"], corpus_db, local_model, monkeypatch, capsys)
     async with await Library.open(Settings(_env_file=None, **local_settings(corpus_db, local_model))) as library:
         assert_all_fit(await calls(library))
         stored = await library.db.fetchall("SELECT lang, text FROM summaries WHERE model IS NOT NULL")
@@ -93,15 +99,19 @@ async def test_summarize_korean_exits_zero_and_stores_only_korean(corpus_db, loc
         assert result["lang"] != "ko" or "cut off" in result["note"]
 
 
-async def test_roundup_in_german_says_why_any_entry_is_untranslated(library):
-    roundup = await build_roundup(library, day="2024-07-17", lang="de", limit=3)
-    assert len(roundup.entries) == 3
-    assert_all_fit(await calls(library))
-    for entry in roundup.entries:
-        assert entry.translated or entry.reason  # an untranslated entry always has its reason
-    written = await library.db.fetchall("SELECT text FROM summaries WHERE kind = 'roundup_blurb'")
-    assert all(written_in(row[0], "de").ok for row in written)  # kept only when German
-    before = len(await calls(library))
-    again = await build_roundup(library, day="2024-07-17", lang="de", limit=3)
-    assert len(await calls(library)) == before  # nothing paid twice the same day
-    assert [e.reason for e in again.entries] == [e.reason for e in roundup.entries]
+async def test_roundup_in_german_exits_zero_and_says_why_any_entry_is_untranslated(
+    corpus_db, local_model, monkeypatch, capsys
+):
+    argv = ["roundup", "--date", "2024-07-17", "--lang", "de", "--limit", "3"]
+    roundup = await run_cli(argv, corpus_db, local_model, monkeypatch, capsys)
+    assert len(roundup["papers"]) == 3
+    for entry in roundup["papers"]:
+        assert entry["translated"] or entry["reason"]  # an untranslated entry always has its reason
+    async with await Library.open(Settings(_env_file=None, **local_settings(corpus_db, local_model))) as library:
+        rows = await calls(library)
+        assert_all_fit(rows)
+        written = await library.db.fetchall("SELECT text FROM summaries WHERE kind = 'roundup_blurb'")
+        assert all(written_in(row[0], "de").ok for row in written)  # kept only when German
+        again = await build_roundup(library, day="2024-07-17", lang="de", limit=3)
+        assert len(await calls(library)) == len(rows)  # nothing paid twice the same day
+    assert [e.reason for e in again.entries] == [e["reason"] for e in roundup["papers"]]

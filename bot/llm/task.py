@@ -62,19 +62,20 @@ class _Request:
     def render(self, fitted: dict[str, str] | None, firm_language: bool = False) -> list[dict[str, str]]:
         return self.prompt.render(firm_language=firm_language, **self.values, **(fitted or {}))
 
-    def render_without_data(self) -> list[dict[str, str]]:
+    def render_without_data(self, firm_language: bool = False) -> list[dict[str, str]]:
         """The request with every data placeholder empty: what the instructions cost."""
         data = self.prompt.placeholders - FENCE_MARKERS - self.values.keys()
-        return self.render(dict.fromkeys(data, ""))
+        return self.render(dict.fromkeys(data, ""), firm_language)
 
 
-async def _fitted(llm: LLMClient, request: _Request) -> dict[str, str] | None:
-    """The data text cut so that the whole request fits the prompt budget in model tokens, and
-    fills it: a first guess from tiktoken and the model's ratio, then corrected (either way) by
-    the best count there is, a few rounds at most."""
+async def _fitted(llm: LLMClient, request: _Request, firm: bool) -> list[dict[str, str]]:
+    """The request's messages with the data cut so that the whole request fits the prompt
+    budget in model tokens, and fills it: a first guess from tiktoken and the model's ratio,
+    then corrected (either way) by the best count there is, a few rounds at most. The messages
+    returned are the ones counted (each rendering draws a new fence nonce)."""
     if request.fit is None:
-        return None
-    overhead = (await llm.count(request.render_without_data())).tokens
+        return request.render(None, firm)
+    overhead = (await llm.count(request.render_without_data(firm))).tokens
     # after an overflow the server's count is known to exceed ours: aim lower by `shrink`
     room = max(llm.prompt_budget(request.max_tokens) - overhead, 0) * request.shrink
     allowed = overhead + room
@@ -85,34 +86,35 @@ async def _fitted(llm: LLMClient, request: _Request) -> dict[str, str] | None:
         if fitted == previous:
             break  # all of the text fits, or the budget no longer changes the cut
         previous = fitted
-        counted = (await llm.count(request.render(fitted))).tokens
+        messages = request.render(fitted, firm)
+        counted = (await llm.count(messages)).tokens
         if counted <= allowed:
-            best = fitted
+            best = messages
             if counted >= allowed * FULL_ENOUGH:
                 break
         local_budget = int(local_budget * room / max(counted - overhead, 1) * 0.97)
     # none fit by the count: the last, smaller cut (the client refuses it if it is still too long)
-    return best if best is not None else request.fit(max(local_budget, 0))
+    return best if best is not None else request.render(request.fit(max(local_budget, 0)), firm)
 
 
 async def _complete_fitted(
     llm: LLMClient, request: _Request, caller: Caller, on_text: TextCallback | None, firm: bool = False
 ) -> Completion:
     """Fit, complete; on the server's overflow, fit smaller once and complete again."""
-    fitted = await _fitted(llm, request)
     try:
-        return await llm.complete(request.render(fitted, firm), caller, max_tokens=request.max_tokens, on_text=on_text)
+        messages = await _fitted(llm, request, firm)
+        return await llm.complete(messages, caller, max_tokens=request.max_tokens, on_text=on_text)
     except ContextTooLong as exc:
         if request.fit is None:
             raise  # nothing to cut
         over = (exc.prompt_tokens + request.max_tokens) / exc.window if exc.prompt_tokens and exc.window else None
         request.shrink *= min(OVERFLOW_SHRINK, 0.9 / over) if over else OVERFLOW_SHRINK
         log.warning(
-            "%s: the server refused the request as too long (%s prompt tokens, window %s); re-packing %.0f%% smaller",
+            "%s: the request was refused as too long (%s prompt tokens, window %s); re-packing %.0f%% smaller",
             caller.feature, exc.prompt_tokens or "?", exc.window or "?", (1 - request.shrink) * 100,
         )
-        fitted = await _fitted(llm, request)
-        return await llm.complete(request.render(fitted, firm), caller, max_tokens=request.max_tokens, on_text=on_text)
+        messages = await _fitted(llm, request, firm)
+        return await llm.complete(messages, caller, max_tokens=request.max_tokens, on_text=on_text)
 
 
 async def run_task(
