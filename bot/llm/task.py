@@ -1,11 +1,12 @@
 """One LLM task, start to end: load its prompt, fit the paper text to the budget, complete,
-record usage, and check what came back. Q&A, summaries, the roundup and the query rewrite all
-run through `run_task`.
+record usage, and check what came back. Q&A, the query rewrite, summaries, the roundup and the
+reading room's discussions all run through `run_task`.
 
 Fitting: the caller gives a function that returns its untrusted texts (the values of the
-prompt's data placeholders) cut to a number of tiktoken tokens in all; the budget is the window minus the output budget minus the rest of the
-prompt, converted with the model's calibrated ratio. The fitted request is counted again with
-the best count there is and fitted tighter if it is still too long.
+prompt's data placeholders) cut to a number of tiktoken tokens in all; the budget is the window
+minus the output budget minus the rest of the prompt, converted with the model's calibrated
+ratio. The fitted request is counted again with the best count there is, and fitted again,
+tighter or fuller, when it is off.
 
 Recovering, each at most once:
 - the server says the request is too long: fit again, smaller by what it reported, and retry;
