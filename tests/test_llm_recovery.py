@@ -171,6 +171,7 @@ def test_language_checks_by_script_and_by_latin_language_model():
     assert written_in("本文提出了一种用于大型语言模型的知识蒸馏方法，并通过实验验证了其有效性。", "zh").ok
     assert not written_in(KOREAN, "zh").ok and not written_in(KOREAN, "ja").ok
     assert written_in("OK [arXiv:2407.12773]", "ko").ok  # too short to judge
+    assert written_in(("x" * 99 + " ") * 20, "en").ok  # no language at all: no verdict either
 
 
 def test_language_tags_are_real_bcp47_and_names_work():

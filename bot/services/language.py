@@ -112,6 +112,8 @@ SCRIPT_OF = {
 # Text the check ignores: citation labels, links, code, numbers (they are in any language).
 _NOISE = re.compile(r"\[[^\]]*\]|https?://\S+|`[^`]*`|\b[\w.-]*\d[\w.-]*\b")
 MIN_LETTERS = 24  # shorter than this, no verdict: a model name and two words prove nothing
+MIN_DISTINCT_WORDS = 5  # fewer, no verdict on a Latin-script language either
+MIN_CONFIDENCE = 0.5  # the identifier's share for another language before it counts as wrong
 
 
 @dataclass(frozen=True)
@@ -166,12 +168,15 @@ def written_in(text: str, tag: str) -> LanguageVerdict:
         return LanguageVerdict(True, None)
     if found is not None:
         return LanguageVerdict(False, found)
+    if len({word.casefold() for word in clean.split()}) < MIN_DISTINCT_WORDS:
+        return LanguageVerdict(True, None)
     ranked = language_identifier().rank(clean)[:3]
     # technical English terms pull any Latin-script text towards English: a second place
-    # with a fair share still counts
-    if ranked[0][0] == base or any(lang == base and p >= 0.2 for lang, p in ranked[1:]):
+    # with a fair share still counts; and an unsure identifier proves nothing
+    (top, share), rest = ranked[0], ranked[1:]
+    if top == base or share < MIN_CONFIDENCE or any(lang == base and p >= 0.2 for lang, p in rest):
         return LanguageVerdict(True, None)
-    return LanguageVerdict(False, ranked[0][0])
+    return LanguageVerdict(False, top)
 
 
 def language_problem(text: str, tag: str) -> str | None:
