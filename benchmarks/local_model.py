@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.corpus.ingest import ingest_paths  # noqa: E402
+from bot.services.ingest import ingest_paths  # noqa: E402
 from bot.llm.tokens import count_message_tokens  # noqa: E402
 from bot.services import qa  # noqa: E402
 from bot.services.library import Library  # noqa: E402
