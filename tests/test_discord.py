@@ -19,6 +19,7 @@ from bot.services.ingest import ingest_bytes
 from bot.discord.bot import PaperBot, run_bot, serve
 from bot.services.guilds import update_settings
 from bot.discord.cogs.questions import EDIT_INTERVAL_S
+from bot.discord.cogs.roundup import SHUTDOWN_GRACE_S
 from bot.services.scheduler import iso, last_run
 from bot.settings import Settings
 from bot.store import Database
@@ -49,8 +50,9 @@ def string_option(name: str, value) -> dict:
     return {"name": name, "type": 3, "value": value}
 
 
-def bot_settings(corpus_db, openai_server) -> Settings:
+def bot_settings(corpus_db, openai_server, **more) -> Settings:
     return Settings(
+        **more,
         PAPERBOT_DB=corpus_db,
         PAPERBOT_EMBEDDINGS="off",
         OPENAI_API_KEY="sk-test",
@@ -455,6 +457,94 @@ async def test_sigterm_lets_the_roundup_being_posted_finish_then_closes_the_data
     async with await Database.open(corpus_db) as db:
         run = await last_run(db, guild["id"])
     assert run["status"] == "done", run
+
+
+async def test_sigterm_mid_stream_closes_within_seconds(fake_discord, corpus_db, openai_server):
+    guild = fake_discord.add_guild("Reading club", ["general"])
+    words = [f"slow{n} " for n in range(2000)]  # 20 s of streaming
+    openai_server.script(Reply(text="".join(words), stream_chunks=words))
+    bot = PaperBot(bot_settings(corpus_db, openai_server), clock=Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc)))
+    serving = asyncio.create_task(serve(bot, "fake-token"))
+    await asyncio.wait_for(fake_discord.identified.wait(), 10)
+    fake_discord.install_commands([command.to_dict(bot.tree) for command in bot.tree.get_commands()])
+    token = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "ask", [string_option("question", "q")])
+    await fake_discord.wait_for(lambda: "slow1" in str(fake_discord.followups.get(token)))  # streaming
+
+    started = time.monotonic()
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(serving, 10)
+    assert time.monotonic() - started < 5 and bot.library is None and bot.is_closed()
+
+
+async def test_sigterm_mid_roundup_stops_within_the_grace_and_leaves_the_run_resumable(
+    fake_discord, corpus_db, openai_server
+):
+    guild = fake_discord.add_guild("Reading club", ["papers"])
+    papers = channel_id(guild, "papers")
+    async with await Database.open(corpus_db) as db:
+        await update_settings(db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True, max_papers=3)
+    fake_discord.post_delay_s = 60  # Discord hangs on the post
+    bot = PaperBot(bot_settings(corpus_db, openai_server), clock=Clock(datetime(2024, 12, 14, 7, 5, tzinfo=timezone.utc)))
+    serving = asyncio.create_task(serve(bot, "fake-token"))
+    await fake_discord.wait_for(lambda: fake_discord.posts_in_flight)
+
+    started = time.monotonic()
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(serving, 15)
+    assert time.monotonic() - started < SHUTDOWN_GRACE_S + 3
+    async with await Database.open(corpus_db) as db:
+        run = await last_run(db, guild["id"])
+    assert run["status"] == "sending" and run["owner"] is None and json.loads(run["blocks"])  # the next start resumes it
+
+
+async def test_sigterm_while_the_gateway_never_answers_closes_within_seconds(fake_discord, corpus_db, openai_server):
+    fake_discord.add_guild("Reading club", ["papers"])
+    fake_discord.gateway_silent = True  # logged in, never ready
+    bot = PaperBot(bot_settings(corpus_db, openai_server), clock=Clock(datetime(2024, 12, 14, 7, 5, tzinfo=timezone.utc)))
+    serving = asyncio.create_task(serve(bot, "fake-token"))
+    await fake_discord.wait_for(lambda: any(r.path == "/gateway/bot" for r in fake_discord.requests))
+    await asyncio.sleep(0.5)
+    started = time.monotonic()
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(serving, 15)
+    assert time.monotonic() - started < 6 and bot.library is None and not bot.is_ready()
+
+
+async def test_two_shard_processes_on_one_database_each_post_their_own_servers_once(
+    fake_discord, corpus_db, openai_server
+):
+    fake_discord.shard_count = 2
+    guilds = []
+    while {fake_discord.shard_of(g["id"]) for g in guilds} != {0, 1} or len(guilds) < 3:
+        guilds.append(fake_discord.add_guild(f"club {len(guilds)}", ["papers"]))
+        await asyncio.sleep(0.003)  # a guild's shard follows its id's millisecond
+    async with await Database.open(corpus_db) as db:
+        for guild in guilds:
+            await update_settings(db, guild["id"], channel_id=channel_id(guild, "papers"), post_time="07:00",
+                                  tz="UTC", enabled=True, max_papers=2)
+    clock = Clock(datetime(2024, 12, 14, 6, 59, tzinfo=timezone.utc))
+    bots = [PaperBot(bot_settings(corpus_db, openai_server, PAPERBOT_SHARD_COUNT=2, PAPERBOT_SHARD_IDS=[shard]), clock=clock)
+            for shard in (0, 1)]
+    runners = []
+    for bot in bots:
+        await bot.login("fake-token")
+        runners.append(asyncio.create_task(bot.connect(reconnect=False)))
+    try:
+        for bot in bots:
+            await asyncio.wait_for(bot.wait_until_ready(), 10)
+        clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)
+        channels = [channel_id(guild, "papers") for guild in guilds]
+        await fake_discord.wait_for(lambda: all(fake_discord.messages.get(c) for c in channels))
+        await asyncio.sleep(0.5)  # more ticks of both schedulers
+        assert all(len(fake_discord.messages[c]) == 1 for c in channels)
+        for guild in guilds:
+            run = await last_run(bots[0].lib.db, guild["id"])
+            poster = bots[fake_discord.shard_of(guild["id"])].get_cog("Roundup").scheduler
+            assert run["status"] == "done" and run["owner"] == poster.owner, "posted by the process holding its shard"
+    finally:
+        for bot in bots:
+            await bot.close()
+        await asyncio.gather(*runners, return_exceptions=True)
 
 
 def run_bot_against(fake: FakeDiscord, settings: Settings) -> tuple[int, float]:

@@ -26,6 +26,8 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+CONNECT_GRACE_S = 3.0  # how long a closed bot's gateway connection may take to end
+
 
 class PaperBot(commands.AutoShardedBot):
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utc_now):
@@ -79,21 +81,32 @@ class PaperBot(commands.AutoShardedBot):
 
 
 async def serve(bot: PaperBot, token: str) -> None:
-    """Run the bot until SIGINT or SIGTERM, which close it cleanly (see `PaperBot.close`)."""
-    closing: list[asyncio.Task] = []
-
-    def shut_down() -> None:
-        if not closing:
-            closing.append(asyncio.create_task(bot.close()))
-
+    """Run the bot until SIGINT or SIGTERM, which close it cleanly (see `PaperBot.close`), from
+    any state: connected, still connecting, or retrying a gateway that does not answer."""
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, shut_down)
-    async with bot:
-        await bot.start(token)
-    # start() returns as soon as the gateway closes, before close() has closed the database
-    if closing:
-        await closing[0]
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with bot:
+            running = asyncio.create_task(bot.start(token))
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if running.done():
+                await running  # start() ended by itself: its error (a bad token, 4014) is the answer
+                return
+            await bot.close()
+            try:
+                # discord.py retries launching a shard without checking whether the client closed
+                await asyncio.wait_for(running, CONNECT_GRACE_S)
+            except TimeoutError:
+                log.warning("the gateway connection was still being retried at shutdown; stopped it")
+            except Exception as exc:  # the connection breaking as it closes changes nothing now
+                log.debug("after close: %s", exc)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def run_bot(settings: Settings) -> int:

@@ -40,9 +40,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import discord.gateway
 import discord.http
 import discord.webhook.async_
 import pytest
+import yarl
 from aiohttp import web
 
 DISCORD_EPOCH_MS = 1420070400000
@@ -227,6 +229,7 @@ class FakeDiscord:
         self.token = "fake-token"  # the bot token the REST API accepts
         self.enabled_intents = 0  # privileged intents enabled in the "developer portal"
         self.shard_count = 1
+        self.gateway_silent = False  # the gateway accepts connections and never says HELLO
         self.post_delay_s = 0.0  # how long a channel message takes to be accepted
         self.response_delay_s = 0.0  # how long an interaction follow-up or edit takes to be accepted
         self.posts_in_flight = 0
@@ -380,13 +383,16 @@ class FakeDiscord:
 
     @contextmanager
     def pointed_at(self):
-        """discord.py's API base URL (bot client and webhooks) pointed at this fake."""
-        saved = discord.http.Route.BASE, discord.webhook.async_.Route.BASE
+        """discord.py's API base URL (bot client and webhooks) and its default gateway (used
+        when the shard count is configured rather than asked for) pointed at this fake."""
+        gateway = discord.gateway.DiscordWebSocket
+        saved = discord.http.Route.BASE, discord.webhook.async_.Route.BASE, gateway.DEFAULT_GATEWAY
         discord.http.Route.BASE = discord.webhook.async_.Route.BASE = f"{self.base_url}/api/v10"
+        gateway.DEFAULT_GATEWAY = yarl.URL(f"{self.base_url.replace('http', 'ws')}/gateway")
         try:
             yield self
         finally:
-            discord.http.Route.BASE, discord.webhook.async_.Route.BASE = saved
+            discord.http.Route.BASE, discord.webhook.async_.Route.BASE, gateway.DEFAULT_GATEWAY = saved
 
     # --- gateway -----------------------------------------------------------------------------
 
@@ -400,6 +406,9 @@ class FakeDiscord:
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        if self.gateway_silent:
+            await ws.receive()  # until the client gives up
+            return ws
         await self._send(ws, 10, {"heartbeat_interval": self.heartbeat_interval_ms})
         try:
             async for frame in ws:
