@@ -437,21 +437,33 @@ async def test_an_interrupted_run_resumes_from_the_channel_history_with_its_stor
     assert run["status"] == "done" and len(json.loads(run["message_ids"])) == 2
 
 
-async def test_sigterm_lets_the_roundup_being_posted_finish_then_closes_the_database(
-    fake_discord, corpus_db, openai_server
-):
-    guild = fake_discord.add_guild("Reading club", ["papers"])
+async def serving_mid_roundup(fake: FakeDiscord, corpus_db, openai_server, *, post_delay_s: float):
+    """`paperbot run` (serve) with a roundup due, once its first post is in flight at Discord."""
+    guild = fake.add_guild("Reading club", ["papers"])
     papers = channel_id(guild, "papers")
     async with await Database.open(corpus_db) as db:
         await update_settings(db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True, max_papers=3)
-    fake_discord.post_delay_s = 1.5
+    fake.post_delay_s = post_delay_s
     bot = PaperBot(bot_settings(corpus_db, openai_server), clock=Clock(datetime(2024, 12, 14, 7, 5, tzinfo=timezone.utc)))
-    serving = asyncio.create_task(serve(bot, "fake-token"))  # what `paperbot run` runs
-    await fake_discord.wait_for(lambda: fake_discord.posts_in_flight)
+    serving = asyncio.create_task(serve(bot, "fake-token"))
+    await fake.wait_for(lambda: fake.posts_in_flight)
+    return bot, guild, papers, serving
 
+
+async def sigterm(serving: asyncio.Task) -> float:
+    """SIGTERM this process (what `paperbot run` gets from systemd or docker stop); returns how
+    many seconds `serve` took to end."""
+    started = time.monotonic()
     os.kill(os.getpid(), signal.SIGTERM)
     await asyncio.wait_for(serving, 15)
+    return time.monotonic() - started
 
+
+async def test_sigterm_lets_the_roundup_being_posted_finish_then_closes_the_database(
+    fake_discord, corpus_db, openai_server
+):
+    bot, guild, papers, serving = await serving_mid_roundup(fake_discord, corpus_db, openai_server, post_delay_s=1.5)
+    await sigterm(serving)
     assert bot.library is None and bot.is_closed()
     assert len(fake_discord.messages[papers]) == 1  # the post in flight went out
     async with await Database.open(corpus_db) as db:
@@ -470,28 +482,14 @@ async def test_sigterm_mid_stream_closes_within_seconds(fake_discord, corpus_db,
     token = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "ask", [string_option("question", "q")])
     await fake_discord.wait_for(lambda: "slow1" in str(fake_discord.followups.get(token)))  # streaming
 
-    started = time.monotonic()
-    os.kill(os.getpid(), signal.SIGTERM)
-    await asyncio.wait_for(serving, 10)
-    assert time.monotonic() - started < 5 and bot.library is None and bot.is_closed()
+    assert await sigterm(serving) < 5 and bot.library is None and bot.is_closed()
 
 
 async def test_sigterm_mid_roundup_stops_within_the_grace_and_leaves_the_run_resumable(
     fake_discord, corpus_db, openai_server
 ):
-    guild = fake_discord.add_guild("Reading club", ["papers"])
-    papers = channel_id(guild, "papers")
-    async with await Database.open(corpus_db) as db:
-        await update_settings(db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True, max_papers=3)
-    fake_discord.post_delay_s = 60  # Discord hangs on the post
-    bot = PaperBot(bot_settings(corpus_db, openai_server), clock=Clock(datetime(2024, 12, 14, 7, 5, tzinfo=timezone.utc)))
-    serving = asyncio.create_task(serve(bot, "fake-token"))
-    await fake_discord.wait_for(lambda: fake_discord.posts_in_flight)
-
-    started = time.monotonic()
-    os.kill(os.getpid(), signal.SIGTERM)
-    await asyncio.wait_for(serving, 15)
-    assert time.monotonic() - started < SHUTDOWN_GRACE_S + 3
+    bot, guild, _, serving = await serving_mid_roundup(fake_discord, corpus_db, openai_server, post_delay_s=60)
+    assert await sigterm(serving) < SHUTDOWN_GRACE_S + 3  # Discord hangs on the post
     async with await Database.open(corpus_db) as db:
         run = await last_run(db, guild["id"])
     assert run["status"] == "sending" and run["owner"] is None and json.loads(run["blocks"])  # the next start resumes it
@@ -504,10 +502,7 @@ async def test_sigterm_while_the_gateway_never_answers_closes_within_seconds(fak
     serving = asyncio.create_task(serve(bot, "fake-token"))
     await fake_discord.wait_for(lambda: any(r.path == "/gateway/bot" for r in fake_discord.requests))
     await asyncio.sleep(0.5)
-    started = time.monotonic()
-    os.kill(os.getpid(), signal.SIGTERM)
-    await asyncio.wait_for(serving, 15)
-    assert time.monotonic() - started < 6 and bot.library is None and not bot.is_ready()
+    assert await sigterm(serving) < 6 and bot.library is None and not bot.is_ready()
 
 
 async def test_two_shard_processes_on_one_database_each_post_their_own_servers_once(
