@@ -629,6 +629,12 @@ async def test_the_fake_holds_interactions_to_discords_rules(paperbot, fake_disc
         stale = await fake_discord.send_slash_command(guild, general, "roundup", age_s=16 * 60)
         async with http.post(f"{fake_discord.base_url}/api/v10/webhooks/1/{stale}", json={"content": "x"}) as expired:
             assert expired.status == 401
+        edit = f"{fake_discord.base_url}/api/v10/webhooks/1/{token}/messages/@original"
+        statuses = []
+        for n in range(6):  # Discord allows 5 edits per 5 s
+            async with http.patch(edit, json={"content": f"edit {n}"}) as response:
+                statuses.append((response.status, (await response.json()).get("retry_after")))
+        assert [s for s, _ in statuses] == [200] * 5 + [429] and 0 < statuses[-1][1] <= 5
     assert interaction.response_type == 4
     with pytest.raises(CommandUnavailable):
         await fake_discord.send_slash_command(guild, general, "roundup", [string_option("no_such_option", "x")])

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def describe_run(run: dict | None) -> str:
     if run is None:
         return "never"
-    outcome = {"done": "posted", "empty": "no new papers", "failed": "FAILED", "sending": "interrupted"}[run["status"]]
+    outcome = {"done": "posted", "empty": "no new papers", "failed": "FAILED", "sending": "not finished (resumed or retried)"}[run["status"]]
     text = f"{run['local_date']}: {outcome}"
     return text + (f" ({run['error']})" if run.get("error") else "")
 
