@@ -35,9 +35,10 @@ def embedding_requests(server) -> list:
 
 
 async def test_korean_question_finds_a_paper_with_only_english_and_chinese_text(db):
-    # 004 (English abstracts with Chinese translations) and 001 (Korean highlights) together:
+    # 004 (English abstracts with Chinese translations), 000 (Chinese summaries) and 001 (Korean
+    # highlights of the same papers) together:
     # the Korean question must reach past the papers that share its language
-    for prefix in ("001", "004"):
+    for prefix in ("000", "001", "004"):
         path = corpus_file(prefix)
         assert (await ingest_bytes(db, path.read_bytes(), path.name)).error is None
     embedder = LocalE5Embedder()
@@ -53,6 +54,39 @@ async def test_korean_question_finds_a_paper_with_only_english_and_chinese_text(
         (wanted,),
     )
     assert {row[0] for row in langs} == {"zh"}  # nothing Korean about it
+    # Medical SAM 2 is known here only by its Korean highlights; it used to come first for any
+    # Korean question, e.g. "automatically making sound effects that match a video"
+    hits = await describe_hits(db, await retriever.search("영상에 맞는 효과음을 자동으로 만드는 방법", limit=3, mode="semantic"))
+    assert hits[0].title.startswith("YingSound"), [hit.title for hit in hits]
+
+
+async def test_main_facet_from_a_summary_is_named_by_its_language_and_renamed_without_re_embedding(db, openai_server):
+    # 000: Chinese structured summaries and no abstracts, so every "main" text is Chinese
+    path = corpus_file("000")
+    assert (await ingest_bytes(db, path.read_bytes(), path.name)).error is None
+    embedder = openai_embedder(openai_server)
+    first = await embed_pending(db, embedder)
+    layout = await db.fetchall("SELECT paper_id, facet FROM paper_vectors ORDER BY 1, 2")
+    # the paper whose summary failed upstream keeps a plain "main" (its title alone)
+    assert {row[1] for row in layout} == {"main", "main:zh", "title"}
+    before = {tuple(row) for row in await db.fetchall("SELECT paper_id, text_sha, vector FROM paper_vectors WHERE facet = 'main:zh'")}
+    # a library embedded before facets were named by language, plus a facet no paper has any more
+    await db.execute("UPDATE paper_vectors SET facet = 'main' WHERE facet = 'main:zh'")  # "main" was unique per paper
+    await db.execute(
+        "INSERT INTO paper_vectors (paper_id, embedder, facet, dim, text_sha, vector) "
+        "SELECT paper_id, embedder, 'ko', dim, 'gone', vector FROM paper_vectors WHERE facet = 'title' LIMIT 1"
+    )
+    requests = len(embedding_requests(openai_server))
+    assert await embed_pending(db, embedder) == 0
+    assert len(embedding_requests(openai_server)) == requests  # renamed, not embedded again
+    assert await db.fetchall("SELECT paper_id, facet FROM paper_vectors ORDER BY 1, 2") == layout
+    after = {tuple(row) for row in await db.fetchall("SELECT paper_id, text_sha, vector FROM paper_vectors WHERE facet = 'main:zh'")}
+    assert after == before and first == len(layout)
+    index = await Retriever(db, embedder).index()
+    some_paper = next(iter(before))[0]
+    assert np.allclose(index.vector_of(some_paper), index.transform(np.frombuffer(next(iter(
+        v for pid, _, v in before if pid == some_paper)), dtype="<f4")), atol=1e-5)
+    await embedder.close()
 
 
 async def test_changed_abstract_re_embeds_exactly_that_paper(db, openai_server):
@@ -180,3 +214,21 @@ def test_index_size_picks_the_search_strategy():
     index = VectorIndex.from_arrays("synthetic", small.shape[1], np.arange(200), small)
     assert index.projected is None
     assert index.search(small[5] / np.linalg.norm(small[5]), 1)[0][0] == 5
+
+
+def test_a_text_in_the_questions_language_does_not_win_once_its_facet_is_named_by_language():
+    # 50 papers' main texts in one language and one paper's in the question's language: the
+    # language shows as a shared direction. In one "main" group that paper beats the paper the
+    # question is about; named "main:ko" it is standardized among its own and the right one wins.
+    rng = np.random.default_rng(3)
+    dim = 32
+    topics = rng.standard_normal((51, dim)).astype(np.float32)
+    language = np.zeros(dim, np.float32)
+    language[0] = 1.0
+    korean = topics[50] + 2.5 * language * np.linalg.norm(topics[50]) / 1.5
+    rows = np.vstack([topics[:50] + 0.2 * rng.standard_normal((50, dim)), korean]).astype(np.float32)
+    question = (topics[7] + 2.5 * language * np.linalg.norm(topics[7]) / 1.5).astype(np.float32)
+    shared = VectorIndex.from_arrays("synthetic", dim, np.arange(51), rows.copy(), ["main"] * 51)
+    assert shared.search(question, 1)[0][0] == 50
+    named = VectorIndex.from_arrays("synthetic", dim, np.arange(51), rows.copy(), ["main"] * 50 + ["main:ko"])
+    assert named.search(question, 1)[0][0] == 7

@@ -1,7 +1,9 @@
 """Paper vectors: what gets embedded, incremental embedding, and the in-memory index.
 
 What is embedded for a paper (facet "main"): its title with its English abstract, or with its
-richest summary when no abstract is known (most `002_*` papers have only a Chinese one). The
+richest summary when no abstract is known (most `002_*` papers have only a Chinese one); that
+facet is then named by the summary's language ("main:zh", "main:ko"), because the index
+standardizes similarities per facet group and a group must hold texts of one language. The
 multilingual model puts a Korean question near the Chinese or English text of the same paper.
 
 Vectors are stored in SQLite as float32 blobs (this Python's sqlite3 cannot load vector
@@ -37,7 +39,9 @@ def _best_summary(summaries: list[tuple[str, str, str]]) -> tuple[str, str, str]
 def embedding_texts(title: str, abstract: str | None, summaries: list[tuple[str, str, str]]) -> dict[str, str]:
     """The texts embedded for one paper, by facet; `summaries` are (kind, lang, text).
 
-    - "main": the title with the English abstract, or with the best summary when there is none;
+    - "main": the title with the English abstract; without one, the title with the best summary,
+      named "main:<its language>" (standardizing "main" with one Korean text among English ones
+      let that paper top every Korean question);
     - "title": the title alone (most titles are English even when nothing else is);
     - one facet per other language with a summary ("zh", "ko", ...): the title with that
       language's best summary, because the small model matches best within one language.
@@ -45,7 +49,8 @@ def embedding_texts(title: str, abstract: str | None, summaries: list[tuple[str,
     """
     best = _best_summary(summaries)
     main_body = abstract or (best[2] if best else "")
-    texts = {MAIN_FACET: f"{title}\n{main_body}".strip()[:MAX_EMBED_CHARS], TITLE_FACET: title}
+    main_facet = MAIN_FACET if abstract or not best else f"{MAIN_FACET}:{best[1]}"
+    texts = {main_facet: f"{title}\n{main_body}".strip()[:MAX_EMBED_CHARS], TITLE_FACET: title}
     by_lang: dict[str, list[tuple[str, str, str]]] = {}
     for summary in summaries:
         by_lang.setdefault(summary[1], []).append(summary)
@@ -56,11 +61,9 @@ def embedding_texts(title: str, abstract: str | None, summaries: list[tuple[str,
     return texts
 
 
-async def papers_needing_vectors(
-    db: Database, embedder_name: str, *, every: bool = False
-) -> list[tuple[int, str, str, str]]:
-    """(paper_id, facet, text, text_sha) for facets with no vector from this embedder, or a
-    stale one (`every`: all facets, to re-embed them)."""
+async def _wanted_and_stored(db: Database, embedder_name: str) -> tuple[dict, dict]:
+    """(paper_id, facet) -> (text, text_sha) for what should be embedded, and -> text_sha for
+    what is stored from this embedder."""
     stored = {
         (row[0], row[1]): row[2]
         for row in await db.fetchall(
@@ -72,13 +75,55 @@ async def papers_needing_vectors(
         "SELECT paper_id, kind, lang, text FROM summaries ORDER BY id"
     ):
         summaries.setdefault(paper_id, []).append((kind, lang, text))
-    pending = []
+    wanted = {}
     for paper_id, title, abstract in await db.fetchall("SELECT id, title, abstract FROM papers ORDER BY id"):
         for facet, text in embedding_texts(title, abstract, summaries.get(paper_id, [])).items():
-            sha = text_sha(text)
-            if every or stored.get((paper_id, facet)) != sha:
-                pending.append((paper_id, facet, text, sha))
-    return pending
+            wanted[(paper_id, facet)] = (text, text_sha(text))
+    return wanted, stored
+
+
+def _pending(wanted: dict, stored: dict, every: bool = False) -> list[tuple[int, str, str, str]]:
+    return [
+        (pid, facet, text, sha)
+        for (pid, facet), (text, sha) in wanted.items()
+        if every or stored.get((pid, facet)) != sha
+    ]
+
+
+async def papers_needing_vectors(
+    db: Database, embedder_name: str, *, every: bool = False
+) -> list[tuple[int, str, str, str]]:
+    """(paper_id, facet, text, text_sha) for facets with no vector from this embedder, or a
+    stale one (`every`: all facets, to re-embed them)."""
+    return _pending(*await _wanted_and_stored(db, embedder_name), every=every)
+
+
+async def _drop_and_rename(db: Database, embedder_name: str, wanted: dict, stored: dict) -> dict:
+    """Forget vectors of facets a paper no longer has, after giving their vector to a wanted
+    facet of the same paper with the same text (a facet renamed, e.g. "main" -> "main:zh",
+    is not embedded again). Returns what is stored afterwards."""
+    obsolete = [key for key in stored if key not in wanted]
+    if not obsolete:
+        return stored
+    by_text = {(pid, stored[(pid, facet)]): facet for pid, facet in obsolete}
+    renamed = [
+        (pid, facet, sha, by_text[(pid, sha)])
+        for (pid, facet), (_, sha) in wanted.items()
+        if stored.get((pid, facet)) != sha and (pid, sha) in by_text
+    ]
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT OR REPLACE INTO paper_vectors (paper_id, embedder, facet, dim, text_sha, vector) "
+            "SELECT paper_id, embedder, ?, dim, text_sha, vector FROM paper_vectors "
+            "WHERE paper_id = ? AND embedder = ? AND facet = ?",
+            [(facet, pid, embedder_name, old) for pid, facet, _, old in renamed],
+        )
+        await conn.executemany(
+            "DELETE FROM paper_vectors WHERE paper_id = ? AND embedder = ? AND facet = ?",
+            [(pid, embedder_name, facet) for pid, facet in obsolete],
+        )
+    kept = {key: sha for key, sha in stored.items() if key in wanted}
+    return kept | {(pid, facet): sha for pid, facet, sha, _ in renamed}
 
 
 async def embed_pending(
@@ -92,8 +137,10 @@ async def embed_pending(
     """Embed every new or changed facet text of the papers (every text with `rebuild`), a
     batch per transaction; returns how many texts were embedded (a paper has one to a few).
     Each vector replaces the old one in place, so an interrupted rebuild leaves every paper
-    searchable, by its old vectors where the new ones are not written yet."""
-    pending = await papers_needing_vectors(db, embedder.name, every=rebuild)
+    searchable, by its old vectors where the new ones are not written yet. Vectors of facets a
+    paper no longer has are dropped first (or renamed, when the text is the same)."""
+    wanted, stored = await _wanted_and_stored(db, embedder.name)
+    pending = _pending(wanted, await _drop_and_rename(db, embedder.name, wanted, stored), every=rebuild)
     if progress:
         progress(0, len(pending))
     for start in range(0, len(pending), batch_size):
@@ -129,19 +176,22 @@ PROJECTION_SAMPLE = 20_000
 # removed from passages and questions alike (measured on the dev sets: 1 or 2 directions are
 # best, 4 or more remove meaning too; see the README).
 COMMON_DIRECTIONS = 2
-# Rows per facet group used to measure its spread, and how many rows' worth of the library-wide
+# Rows sampled to find those directions and to measure each facet group's spread (a few
+# strong directions need no more), and how many rows' worth of the library-wide
 # spread each group's own is shrunk toward (a group of 7 Korean summaries says little alone).
 SPREAD_SAMPLE = 5000
 SPREAD_PRIOR_ROWS = 10
 TRANSFORM_BATCH = 50_000
 
 
-def principal_projection(matrix: np.ndarray, dims: int, center: np.ndarray | None = None) -> np.ndarray:
+def principal_projection(
+    matrix: np.ndarray, dims: int, center: np.ndarray | None = None, sample_rows: int = PROJECTION_SAMPLE
+) -> np.ndarray:
     """The `dims` directions that carry most of the matrix's energy (SVD of a fixed sample,
     less `center` when given): dot products in that subspace rank candidates nearly as the
     full vectors do."""
     rng = np.random.default_rng(0)
-    sample = matrix[rng.choice(len(matrix), min(len(matrix), PROJECTION_SAMPLE), replace=False)]
+    sample = matrix[rng.choice(len(matrix), min(len(matrix), sample_rows), replace=False)]
     if center is not None:
         sample = sample - center
     _, _, vt = np.linalg.svd(sample, full_matrices=False)
@@ -180,7 +230,7 @@ class VectorIndex:
         self.dim = dim
         self.common_mean = self.matrix.mean(axis=0) if len(ids) else np.zeros(dim, np.float32)
         self.common_directions = (
-            principal_projection(self.matrix, min(COMMON_DIRECTIONS, dim), center=self.common_mean)
+            principal_projection(self.matrix, min(COMMON_DIRECTIONS, dim), self.common_mean, SPREAD_SAMPLE)
             if len(ids) > COMMON_DIRECTIONS
             else np.zeros((dim, 0), np.float32)
         )
@@ -195,7 +245,7 @@ class VectorIndex:
         self.projection: np.ndarray | None = None
         self.projected: np.ndarray | None = None
         self._row_of: dict[int, int] = {}
-        main_first = sorted(range(len(names)), key=lambda code: names[code] != MAIN_FACET)
+        main_first = sorted(range(len(names)), key=lambda code: names[code].split(":")[0] != MAIN_FACET)
         for code in main_first:
             part = self.group_slices[code]
             for row, pid in enumerate(self.ids[part].tolist(), start=part.start):
@@ -316,7 +366,8 @@ class VectorIndex:
         return list(hits.items())[:k]
 
     def vector_of(self, paper_id: int) -> np.ndarray | None:
-        """The paper's "main" facet, or its first other one, as transformed in the index."""
+        """The paper's "main" facet (in whatever language), or its first other one, as
+        transformed in the index."""
         row = self._row_of.get(paper_id)
         return None if row is None else self.matrix[row]
 
