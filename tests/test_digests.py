@@ -8,7 +8,7 @@ import pytest
 
 from bot.services.ingest import ingest_paths
 from bot.corpus.merge import merge_entries
-from bot.corpus.reading import decode_digest, parse_digest
+from bot.corpus.reading import decode_digest, parse_digest, prepare_digest
 from tests.conftest import CORPUS_DIR, PROJECT_ROOT
 
 DIGESTS_DIR = PROJECT_ROOT.parent / "shared" / "digests"
@@ -70,6 +70,12 @@ def test_the_older_hf_layout_keeps_every_summary_and_the_last_paper():
     last_id = _ANY_ID.findall(text)[-1]
     assert papers[-1].arxiv_id == last_id and papers[-1].summaries
     assert {s.kind for p in papers for s in p.summaries} == {"summary"}  # plain bullets
+
+
+def test_a_digest_dated_only_by_its_file_name_gets_that_date():
+    path = digest_file("fmt000")
+    assert parse_digest(decode_digest(path.read_bytes())).digest_date is None  # its text states no date
+    assert prepare_digest(path.read_bytes(), path.name, str(path)).report.digest_date == "2024-08-01"
 
 
 async def test_every_digest_ingests_beside_the_corpus_and_again_changes_nothing(db):

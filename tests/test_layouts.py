@@ -7,7 +7,7 @@ import pytest
 from bot.corpus.merge import merge_entries
 from bot.corpus.model import DigestError
 from bot.corpus.parsers.common import split_authors
-from bot.corpus.reading import parse_digest, prepare_digest
+from bot.corpus.reading import date_in_file_name, parse_digest, prepare_digest
 
 
 def read(text: str):
@@ -236,6 +236,29 @@ def test_a_made_up_layout_is_read_by_its_arxiv_ids():
     assert any("no known layout" in p.message for p in digest.problems)
 
 
+# links, URLs and labelled ids written inside the sentence that names the paper
+POINTERS = """Grab bag, 2025-02-03
+
+Cool paper: Patient Cats Wait Longer (arXiv 2502.00071).
+
+Another one https://arxiv.org/abs/2502.00072v1 — Dogs Fetch Sticks Faster; we liked it.
+
+Parrots Talk Back <https://arxiv.org/pdf/2502.00073> [pdf](https://arxiv.org/pdf/2502.00073)
+
+- [arXiv:2502.00074](https://arxiv.org/abs/2502.00074): Owls Sleep by Day (code: www.example.org/owls)
+"""
+
+
+def test_a_fallback_title_keeps_no_link_url_or_id_label():
+    _, papers = read(POINTERS)
+    assert [p.title for p in papers.values()] == [
+        "Cool paper: Patient Cats Wait Longer",
+        "Another one — Dogs Fetch Sticks Faster; we liked it",
+        "Parrots Talk Back",
+        "Owls Sleep by Day",
+    ]
+
+
 def test_a_file_with_neither_ids_nor_papers_is_one_line_error():
     with pytest.raises(DigestError) as error:
         parse_digest("# Notes\n\nNothing here is a paper.\n- version 1.2\n")
@@ -275,3 +298,38 @@ HF_DATED = "## Daily Papers ({day})\n\n### [Dated Paper](https://arxiv.org/abs/2
 def test_digest_dates_must_be_sane(day, today, refused):
     report = prepare_digest(HF_DATED.format(day=day).encode(), "dated.md", today=today).report
     assert report.error == (f"dated {day}, {refused}" if refused else None)
+
+
+@pytest.mark.parametrize(
+    "name, day",
+    [
+        ("2024-08-01.md", "2024-08-01"),
+        ("fmt000_2024-08-01_x.md", "2024-08-01"),
+        ("digest_20231120.md", "2023-11-20"),
+        ("paper_logs/2023/11/20.md", "2023-11-20"),
+        ("/archive/2020-01-01/daily_2024-08-01.md", "2024-08-01"),  # the file's own name first
+        ("notes_2024-02-31.md", None),  # not a day
+        ("build_120240801.md", None),  # digits run on: not a date
+        ("digest.md", None),
+    ],
+)
+def test_a_date_is_read_from_a_file_name(name, day):
+    assert date_in_file_name(name) == day
+
+
+UNDATED = "Picks\n\n* [A Study of Patient Cats](https://arxiv.org/abs/2501.00051)\n"
+
+
+@pytest.mark.parametrize(
+    "text, name, day, refused",
+    [
+        (UNDATED, "picks_2025-01-05.md", "2025-01-05", None),
+        (UNDATED, "paper_logs/2025/01/05.md", "2025-01-05", None),
+        ("Picks of 2025-01-04\n" + UNDATED, "picks_2025-01-05.md", "2025-01-04", None),  # its own date wins
+        (UNDATED, "picks_2025-03-01.md", None, "dated 2025-03-01, more than a day after today (2025-01-06)"),
+        (UNDATED, "picks_1990-12-31.md", None, "dated 1990-12-31, before arXiv existed (1991-08-01)"),
+    ],
+)
+def test_an_undated_digest_takes_its_file_names_date(text, name, day, refused):
+    report = prepare_digest(text.encode(), name.rsplit("/", 1)[-1], name, today=date(2025, 1, 6)).report
+    assert (report.digest_date, report.error) == (day, refused)

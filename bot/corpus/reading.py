@@ -7,8 +7,10 @@ previous digest.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import PurePath
 
 from bot.corpus.merge import merge_entries
 from bot.corpus.model import DigestError, ParsedDigest, ParsedPaper, Problem
@@ -18,6 +20,8 @@ from bot.corpus.text import clean_text
 # Larger files are refused before reading: no real digest comes near it.
 MAX_DIGEST_BYTES = 20_000_000
 ARXIV_FIRST_DAY = date(1991, 8, 1)
+# a date in a file's name or path: 2024-08-01.md, fmt000_20240801_x.md, paper_logs/2023/11/20.md
+_PATH_DATE = re.compile(r"(?<!\d)(?P<y>(?:19|20)\d\d)(?P<sep>[-_./]?)(?P<m>[01]\d)(?P=sep)(?P<d>[0-3]\d)(?!\d)")
 
 
 @dataclass
@@ -74,6 +78,20 @@ def parse_digest(text: str) -> ParsedDigest:
     return digest
 
 
+def date_in_file_name(name_or_path: str) -> str | None:
+    """The date a digest's file name (else its folders) carries, as YYYY-MM-DD: pipelines that
+    write one file a day often put the date only there. The last valid date wins, the file
+    name's before its folders'."""
+    path = PurePath(name_or_path.replace("\\", "/"))
+    for text in (path.name, path.as_posix()):
+        for match in reversed(list(_PATH_DATE.finditer(text))):
+            try:
+                return date(int(match["y"]), int(match["m"]), int(match["d"])).isoformat()
+            except ValueError:  # 2024-02-31 is not a day
+                continue
+    return None
+
+
 def check_date(digest_date: str | None, today: date) -> None:
     """Refuse a digest dated after tomorrow (one server's upload must never become every
     server's "latest digest") or before arXiv existed. `today` is the UTC date; one day of
@@ -104,6 +122,8 @@ def prepare_digest(data: bytes, name: str, path: str | None = None, today: date 
     prepared = PreparedDigest(FileReport(name=name), hashlib.sha256(data).hexdigest(), path)
     try:
         prepared.digest = parse_digest(decode_digest(data))
+        # the digest's own date wins; the file name's is the same claim, so it is checked too
+        prepared.digest.digest_date = prepared.digest.digest_date or date_in_file_name(path or name)
         check_date(prepared.digest.digest_date, today or datetime.now(UTC).date())
     except DigestError as exc:
         prepared.report.error = str(exc)

@@ -32,6 +32,15 @@ _ID = re.compile(
 _GENERIC_LINK_TEXT = re.compile(
     r"^(?:pdf|abs|arxiv|link|paper|here|url|html|(?:arxiv\s*:?\s*)?\d{4}\.\d{4,5}(?:v\d+)?)$", re.IGNORECASE
 )
+# what points at a paper rather than names it: URLs (<autolinks> too) and ids with their label
+_POINTER = re.compile(
+    r"<?(?:https?://|www\.)[^\s<>()\[\]]*>?|\barxiv\.org/\S*|(?:\barxiv\s*[:：]?\s*)?\b\d{4}\.\d{4,5}(?:v\d+)?\b",
+    re.IGNORECASE,
+)
+# brackets left holding nothing, or only the label of what was removed: "(arXiv )", "(code: )"
+_EMPTY_BRACKETS = re.compile(r"[(\[（<]\s*(?:\w[\w ]{0,20}[:：])?\s*[)\]）>]")
+# punctuation a title never starts or ends with once the links are gone
+_LEFTOVER = " |:;,.-–—·•"
 MAX_TEXT_CHARS = 4000
 MAX_TITLE_CHARS = 200
 
@@ -76,10 +85,17 @@ def _title(arxiv_id: str, unit: _Unit, own_heading: _Unit | None) -> str:
     bold = [b for b in re.findall(r"\*\*([^*]{8,}?)\*\*", unit.markdown) if not _ID.search(b) and not parse_date(b)]
     if bold:
         return _plain(max(bold, key=len))
-    words = _ID.sub(" ", MARKDOWN_LINK_RE.sub(lambda m: m["text"], unit.markdown))
-    words = _plain(words).strip(" |:-–,;")
-    sentence = re.split(r"(?<=[.!?。！？])\s", words, maxsplit=1)[0]
-    return sentence[:MAX_TITLE_CHARS].strip() or f"arXiv {arxiv_id}"
+    sentence = re.split(r"(?<=[.!?。！？])\s", _prose(unit.markdown), maxsplit=1)[0]
+    return sentence[:MAX_TITLE_CHARS].strip(_LEFTOVER) or f"arXiv {arxiv_id}"
+
+
+def _prose(markdown: str) -> str:
+    """The words of a paragraph without what only points at a paper: links whose text is an
+    id or "pdf", URLs, ids with their "arXiv" label, and the brackets they leave empty."""
+    text = MARKDOWN_LINK_RE.sub(lambda m: "" if _GENERIC_LINK_TEXT.match(m["text"].strip()) else m["text"], markdown)
+    text = _EMPTY_BRACKETS.sub(" ", _POINTER.sub(" ", text))
+    text = re.sub(r"\s+([.,;:!?。，；：！？])", r"\1", _plain(text))
+    return re.sub(r"([,;:—–-])(?:\s*[,;:—–-])+", r"\1", text).strip(_LEFTOVER)
 
 
 def parse(text: str) -> ParsedDigest:
