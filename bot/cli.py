@@ -228,14 +228,14 @@ async def cmd_stats(args, lib: Library) -> int:
         table.add_row(f"summaries in {lang}", str(count))
     if stats["embedder"]:
         table.add_row("papers without vectors", str(stats["papers_without_vectors"]))
-    out.print(table)
+    _print_table(table)
     if stats["digest_files"]:
         digests = Table(title="digests")
         for column in ("file", "format", "date", "papers", "with a summary"):
             digests.add_column(column, justify="right" if column in ("papers", "with a summary") else "left")
         for d in stats["digest_files"]:
             digests.add_row(escape(d["name"]), d["format"], d["date"] or "undated", str(d["papers"]), str(d["papers_with_summary"]))
-        out.print(digests)
+        _print_table(digests)
     _print_usage(stats["llm_usage"])
     return 0
 
@@ -252,7 +252,21 @@ def _print_usage(report: dict) -> None:
                 str(row["key"]), str(row["calls"]), str(row["ok"]), f"{row['prompt_tokens']:,}",
                 f"{row['completion_tokens']:,}", f"{row['cost_usd']:.4f}",
             )
+        _print_table(table)
+
+
+def _print_table(table: Table) -> None:
+    """A boxed table on a terminal; piped, tab-separated lines, because rich would cut cells
+    to fit 80 columns (`fmt000_2024-08-0…`) and a reader of the output needs them whole."""
+    if out.is_terminal:
         out.print(table)
+        return
+    lines = [str(table.title)] if table.title else []
+    if table.show_header:
+        lines.append("\t".join(str(column.header) for column in table.columns))
+    for row in zip(*(column.cells for column in table.columns)):
+        lines.append("\t".join(Text.from_markup(cell).plain if isinstance(cell, str) else str(cell) for cell in row))
+    print("\n".join(lines), file=out.file)  # not out.print: rich would turn the tabs into spaces
 
 
 async def cmd_similar(args, lib: Library) -> int:

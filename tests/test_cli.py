@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from tests.conftest import CORPUS_DIR
+
 PAPERBOT = [sys.executable, "-m", "bot"]
 
 
@@ -49,6 +51,16 @@ async def test_unreadable_input_is_one_line_and_a_non_zero_exit(tmp_path):
     assert code == 1 and "empty.md" in err and "Traceback" not in err
     code, _, err = await run(tmp_path, "show", "9999.99999")
     assert code == 1 and err.strip() == "paperbot: no paper with arXiv id 9999.99999 in the library"
+
+
+async def test_stats_piped_names_every_digest_file_whole(tmp_path):
+    digests = CORPUS_DIR.parent / "digests"
+    code, _, _ = await run(tmp_path, "ingest", str(digests))
+    assert code == 0
+    code, out, _ = await run(tmp_path, "stats")
+    rows = {line.split("\t")[0]: line.split("\t")[1:] for line in out.splitlines() if line.startswith("fmt")}
+    assert code == 0 and set(rows) == {path.name for path in digests.glob("fmt*.md")}
+    assert rows["fmt000_2024-08-01_dailay_paper_info.md"][:2] == ["structured-summaries", "2024-08-01"]
 
 
 async def test_ask_without_an_llm_explains_and_lists_the_papers(ingested):
