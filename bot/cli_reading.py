@@ -12,11 +12,10 @@ import sys
 
 from rich.console import Console
 
-from bot.console_reading import ConsoleNotifier
 from bot.services import votes, watches
 from bot.services.library import Library
 from bot.services.members import CONSOLE_MEMBER, Member
-from bot.services.reading_messages import reading_list_messages, saved_message, top_messages, watch_list_messages
+from bot.services.reading_messages import reading_list_messages, saved_message, top_messages, watches_and_news_messages
 
 out = Console(soft_wrap=True)
 
@@ -72,8 +71,11 @@ async def cmd_watch(args, lib: Library) -> int:
         watch = await watches.remove_watch(lib.db, member, args.text or "")
         result, message = watch.to_json(), f"No longer watching “{watch.query}”."
     else:
-        notifier = ConsoleNotifier() if member == CONSOLE_MEMBER else None
-        deliveries = await watches.deliver_pending(lib, notifier, [member.guild_id]) if notifier else []
+        # only the console's member is told here; a Discord member hears from the bot
+        deliveries = (
+            await watches.deliver_pending(lib, watches.CollectingNotifier(), [member.guild_id])
+            if member == CONSOLE_MEMBER else []
+        )
         listed = await watches.list_watches(lib.db, member)
         result = {
             "watches": [watch.to_json() for watch in listed],
@@ -81,7 +83,7 @@ async def cmd_watch(args, lib: Library) -> int:
                 {**paper.reference(), "watch": query} for delivery in deliveries for paper, query in delivery.papers
             ],
         }
-        message = "\n\n".join(watch_list_messages(listed) + (notifier.shown if notifier else []))
+        message = "\n\n".join(watches_and_news_messages(listed, deliveries))
     if args.json:
         _print_json(result)
     else:
@@ -97,7 +99,7 @@ def _member_options(parser: argparse.ArgumentParser) -> None:
 
 def add_commands(sub) -> None:
     p = sub.add_parser("top", help="papers the group voted for (👍) in the last days")
-    p.add_argument("--days", type=int, default=7)
+    p.add_argument("--days", type=int, default=votes.TOP_DAYS)
     p.add_argument("--topic", help="only papers whose topic or title contains this text")
     p.add_argument("--limit", type=int, default=votes.TOP_LIMIT)
     _member_options(p)

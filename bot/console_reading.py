@@ -16,20 +16,19 @@ from bot.services.members import CONSOLE_MEMBER, Member, forget_member, language
 from bot.services.messages import answer_messages
 from bot.services.papers import PaperDetail, paper_detail, resolve_paper
 from bot.services.reading_messages import (
-    delivery_messages,
     in_language_messages,
     paper_line,
     reading_list_messages,
     saved_message,
     top_messages,
-    watch_list_messages,
+    watches_and_news_messages,
 )
 from bot.services.translations import read_in_language
 
 HELP = """Reading room (you are one member):
   /discuss ID_OR_TITLE   then type questions about it; /end finishes
   /save ID, /unsave ID, /readinglist, /vote ID, /unvote ID
-  /top [--days N] [--topic T]
+  /top [DAYS] [TOPIC]     (or --days N, --topic T)
   /read ID [--lang L]    the paper in your language
   /me, /me language L, /me forget
   /watch add TOPIC_OR_AUTHOR, /watch list, /watch remove N"""
@@ -45,22 +44,24 @@ def parsers(make) -> dict[str, argparse.ArgumentParser]:
         "vote": make("vote", "ref", {}),
         "unvote": make("unvote", "ref", {}),
         "readinglist": make("readinglist", None, {}),
-        "top": make("top", None, {"--days": {"type": int, "default": 7}, "--topic": {}}),
+        "top": make("top", "words", {"--days": {"type": int}, "--topic": {}}, optional=True),
         "read": make("read", "ref", {"--lang": {}}),
         "me": make("me", "words", {}, optional=True),
         "watch": make("watch", "words", {}, optional=True),
     }
 
 
-class ConsoleNotifier:
-    """Watch matches for the console member are shown among the command's output."""
-
-    def __init__(self) -> None:
-        self.shown: list[str] = []
-
-    async def send_direct(self, member: Member, delivery: watches.Delivery) -> bool:
-        self.shown += delivery_messages(delivery)
-        return True
+def _top_period(args) -> tuple[int, str | None]:
+    """`/top [DAYS] [TOPIC]` as on Discord: a leading number is the period, the words after it
+    the topic; --days and --topic say the same and win when given."""
+    words = list(args.words or [])
+    days = int(words.pop(0)) if words and words[0].isdigit() else None
+    if args.days is not None and days is not None:
+        raise votes.ReadingError("give the period once: /top DAYS or /top --days DAYS")
+    if args.topic is not None and words:
+        raise votes.ReadingError("give the topic once: /top DAYS TOPIC or /top --topic TOPIC")
+    days = args.days if args.days is not None else days
+    return (votes.TOP_DAYS if days is None else days), (args.topic or " ".join(words) or None)
 
 
 class ReadingRoom:
@@ -121,8 +122,9 @@ class ReadingRoom:
         return reading_list_messages(await votes.reading_list(self.library.db, self.member))
 
     async def top(self, args) -> list[str]:
-        papers = await votes.top(self.library.db, self.member.guild_id, days=args.days, topic=args.topic)
-        return top_messages(papers, args.days, args.topic)
+        days, topic = _top_period(args)
+        papers = await votes.top(self.library.db, self.member.guild_id, days=days, topic=topic)
+        return top_messages(papers, days, topic)
 
     async def read(self, args) -> list[str]:
         paper_id = await resolve_paper(self.library.db, " ".join(args.ref))
@@ -152,7 +154,8 @@ class ReadingRoom:
             watch = await watches.remove_watch(self.library.db, self.member, rest)
             return [f"No longer watching “{watch.query}”."]
         if action == "list" and not rest:
-            notifier = ConsoleNotifier()
+            notifier = watches.CollectingNotifier()
             await watches.deliver_pending(self.library, notifier, [self.member.guild_id])
-            return watch_list_messages(await watches.list_watches(self.library.db, self.member)) + notifier.shown
+            listed = await watches.list_watches(self.library.db, self.member)
+            return watches_and_news_messages(listed, notifier.deliveries)
         return ["Use /watch add TOPIC_OR_AUTHOR, /watch list or /watch remove N."]

@@ -54,6 +54,18 @@ async def test_top_ranks_the_votes_of_the_group(console):
     assert "invalid int value" in await said(console, "/top --days many")
 
 
+async def test_top_takes_the_period_and_topic_as_words_as_on_discord(console):
+    db = console.library.db
+    sam = await db.fetchval("SELECT id FROM papers WHERE arxiv_id = ?", (MEDICAL_SAM,))
+    await votes.set_vote(db, Member("console", "a"), sam, True)
+    assert "Medical SAM 2" in await said(console, "/top 30")
+    assert "Medical SAM 2" in await said(console, "/top 30 Medical SAM")
+    assert "Medical SAM 2" not in await said(console, "/top 30 quantum")
+    assert "Medical SAM 2" not in await said(console, "/top quantum")  # no number: all words are the topic
+    assert "the period is 1 to 366 days" in await said(console, "/top 3650")
+    assert "give the period once" in await said(console, "/top 3 --days 4")
+
+
 async def test_me_language_and_forget(console):
     assert "No language set" in await said(console, "/me")
     assert "Korean (ko)" in await said(console, "/me language ko")

@@ -118,3 +118,20 @@ async def test_every_ingest_records_the_matches_at_once(library, tmp_path):
     assert reports[0].new == 3 and embedded > 0
     rows = await library.db.fetchall("SELECT user_id, status FROM watch_matches")
     assert [tuple(row) for row in rows] == [("alice", "pending")]  # delivered later by the front end
+
+
+async def test_the_daily_cap_keeps_an_authors_paper_then_the_best_topic_matches_not_the_first_to_arrive(library):
+    await watches.add_watch(library, ALICE, "video generation")
+    await watches.add_watch(library, ALICE, "Zed Quill")
+    await arrive(library, [
+        # arrives first, and matches the topic's words only in passing
+        ("Robot arms that learn to grasp from video", "Ab Cd, Ef Gh",
+         "Robot manipulation policies trained on video demonstrations; generation of grasp poses for unseen objects."),
+        ("Text-to-video generation with diffusion models", "Ij Kl, Mn Op",
+         "We generate video clips from text prompts with a latent diffusion model for video generation."),
+        ("Routing ships around storms", "Zed Quill, Qr St", "An optimizer plans ship routes that avoid storms."),
+    ])
+    notifier = Notifier()
+    [delivery] = await watches.deliver_pending(library, notifier, ["g1"], daily_cap=2)
+    assert titles(delivery) == ["Routing ships around storms", "Text-to-video generation with diffusion models"]
+    assert delivery.capped == 1

@@ -59,6 +59,12 @@ def delivery_messages(delivery: Delivery, where: str | None = None) -> list[str]
     return pack_entries(entries, separator="\n")
 
 
+def watches_and_news_messages(listed: list[Watch], deliveries: list[Delivery]) -> list[str]:
+    """`/watch list` where the member is answered in place (console, CLI): their watches, then
+    what the watches found since last time."""
+    return watch_list_messages(listed) + [message for delivery in deliveries for message in delivery_messages(delivery)]
+
+
 def roundup_watch_line(deliveries: list[Delivery]) -> list[str]:
     """The roundup's daily line for members whose DMs are closed (mentions are off: no ping)."""
     entries = [

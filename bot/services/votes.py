@@ -20,6 +20,7 @@ from bot.store import Database
 
 MAX_TOP_DAYS = 366
 TOP_LIMIT = 10
+TOP_DAYS = 7  # the period of /top when none is given, on every front end
 
 
 class ReadingError(PaperbotError, ValueError):
@@ -102,7 +103,7 @@ async def top(
     db: Database,
     guild_id: str,
     *,
-    days: int = 7,
+    days: int = TOP_DAYS,
     topic: str | None = None,
     limit: int = TOP_LIMIT,
     now: datetime | None = None,

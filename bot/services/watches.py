@@ -6,7 +6,7 @@ LLM: each watch's query is embedded once when added, and compared with the new p
 vectors as search compares a question (cross-lingual: a Korean watch finds an English paper);
 every word of the query in a paper's text also matches, and so does an author's name. A
 match is recorded once per member and paper; delivery is separate (`deliver_pending`), by the
-front end's notifier, at most `watch_daily_cap` papers per member and day.
+front end's notifier, at most `watch_daily_cap` papers per member and day, the best first.
 """
 
 from __future__ import annotations
@@ -65,6 +65,18 @@ class Delivery:
 class Notifier(Protocol):
     async def send_direct(self, member: Member, delivery: Delivery) -> bool:
         """Tell the member (a DM on Discord); False when they cannot be reached that way."""
+
+
+class CollectingNotifier:
+    """For a member who is answered where they asked (the console and the CLI): deliveries are
+    kept, to be shown with the command's output, and always count as direct."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+
+    async def send_direct(self, member: Member, delivery: Delivery) -> bool:
+        self.deliveries.append(delivery)
+        return True
 
 
 def name_key(name: str) -> tuple[str, ...]:
@@ -192,10 +204,12 @@ async def match_new_papers(library: Library, *, now: datetime | None = None) -> 
         ready = set(paper_ids)
         by_author = papers_by_author({row["id"]: json.loads(row["authors"]) for row in papers})
         by_meaning: dict[int, set[int]] = {}
+        columns: dict[int, int] = {}  # a paper's column in `scores`
         index = await library.retriever.index()
         queries = await _watch_vectors(library, watches)
         if index is not None and queries is not None:
             scored_ids, scores = standardized_scores(index, queries, paper_ids)
+            columns = {paper_id: column for column, paper_id in enumerate(scored_ids)}
             for row_number, column in zip(*np.nonzero(scores >= SEMANTIC_THRESHOLD)):
                 by_meaning.setdefault(int(row_number), set()).add(scored_ids[column])
         keywords = {query: set(await keyword_matches(db, query, after)) for query in {w["query"] for w in watches}}
@@ -205,13 +219,15 @@ async def match_new_papers(library: Library, *, now: datetime | None = None) -> 
             for paper_id in sorted((authored | topical) & ready):
                 if paper_id > watch["after_paper_id"]:
                     reason = "author" if paper_id in authored else "topic"
-                    found.append((watch["guild_id"], watch["user_id"], paper_id, watch["id"], reason))
+                    score = float(scores[number, columns[paper_id]]) if paper_id in columns else None
+                    found.append((watch["guild_id"], watch["user_id"], paper_id, watch["id"], reason, score))
     if not found and done_up_to == after:
         return 0  # nothing new: no write (the bot looks every few minutes)
     async with db.transaction() as conn:
         before = conn.total_changes
         await conn.executemany(
-            "INSERT OR IGNORE INTO watch_matches (guild_id, user_id, paper_id, watch_id, reason) VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO watch_matches (guild_id, user_id, paper_id, watch_id, reason, score) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             found,
         )
         recorded = conn.total_changes - before
@@ -228,8 +244,8 @@ async def deliver_pending(
     now: datetime | None = None,
 ) -> list[Delivery]:
     """Match new papers, then tell each member of these servers what their watches found:
-    one message per member, at most the daily cap of papers per member and day (the rest are
-    dropped, and counted in the message)."""
+    one message per member, at most the daily cap of papers per member and day, the best
+    matches first (the rest are dropped, and counted in the message)."""
     db = library.db
     now = now or datetime.now(timezone.utc)
     today = now.date().isoformat()
@@ -240,7 +256,10 @@ async def deliver_pending(
         "SELECT m.guild_id, m.user_id, m.paper_id, w.query FROM watch_matches m "
         "JOIN watches w ON w.id = m.watch_id "
         "WHERE m.status = 'pending' AND m.guild_id IN (SELECT value FROM json_each(?)) "
-        "ORDER BY m.guild_id, m.user_id, m.found_at, m.paper_id",
+        # best first, so the daily cap keeps the best: a named author is asked for exactly; topic
+        # matches by how far above the watch's usual paper they score (keyword-only ones without
+        # a vector last), then in the order they arrived
+        "ORDER BY m.guild_id, m.user_id, m.reason = 'author' DESC, m.score DESC NULLS LAST, m.found_at, m.paper_id",
         (guilds,),
     )
     pending: dict[Member, list[tuple[int, str]]] = {}

@@ -234,7 +234,7 @@ class Reading(commands.Cog):
     @commands.hybrid_command(description="The papers this server voted for (👍) in the last days")
     @app_commands.describe(days="The period, in days (1-366)", topic="Only papers whose topic or title has this")
     @commands.guild_only()
-    async def top(self, ctx: commands.Context, days: commands.Range[int, 1, 366] = 7, *, topic: str | None = None) -> None:
+    async def top(self, ctx: commands.Context, days: commands.Range[int, 1, 366] = votes.TOP_DAYS, *, topic: str | None = None) -> None:
         papers = await votes.top(self.bot.lib.db, str(ctx.guild.id), days=days, topic=topic)
         for message in render.top_messages(papers, days, topic):
             await ctx.send(message)
