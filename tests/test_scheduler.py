@@ -57,7 +57,7 @@ class RecordingPoster:
         if channel_id in self.deleted:
             raise ChannelUnavailable(f"channel {channel_id} was deleted")
 
-    async def send(self, channel_id: str, text: str) -> str:
+    async def send(self, channel_id: str, text: str, papers=()) -> str:
         if channel_id in self.deleted:
             raise ChannelUnavailable(f"channel {channel_id} was deleted")
         if self.failures:

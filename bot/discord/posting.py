@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import aiohttp
@@ -43,10 +44,10 @@ class DiscordPoster:
         if guild is not None and not channel.permissions_for(guild.me).send_messages:
             raise ChannelUnavailable(f"paperbot may not post in the roundup channel {channel_id}")
 
-    async def send(self, channel_id: str, text: str) -> str:
+    async def send(self, channel_id: str, text: str, papers: Sequence[tuple[int, int]] = ()) -> str:
         channel = await self._channel(channel_id)
         try:
-            view = await entry_buttons(self.client.lib.db, text)  # Discuss / Read per entry
+            view = entry_buttons(papers)  # Discuss / Read per entry
             message = await channel.send(text, allowed_mentions=discord.AllowedMentions.none(), view=view)
         except discord.NotFound:
             raise ChannelUnavailable(f"the roundup channel {channel_id} no longer exists") from None

@@ -7,15 +7,11 @@ posted yesterday still works after a restart. Clicks are handled by the reading 
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Sequence
 
 import discord
 
-from bot.store import Database
-
-# A roundup entry: "**3. Title**" then, on its own line, the paper's arXiv link.
-_ENTRY = re.compile(r"^\*\*(\d+)\. .*\n<https://arxiv\.org/abs/([^>\s]+)>", re.MULTILINE)
 ENTRIES_PER_ROW = 5  # Discord: 5 buttons a row, 5 rows a message
 MAX_ROWS = 5
 
@@ -60,16 +56,10 @@ def read_buttons(paper_ids: list[int]) -> discord.ui.View | None:
     return view
 
 
-async def entry_buttons(db: Database, text: str) -> discord.ui.View | None:
-    """Discuss and Read buttons for each roundup entry in a message (two rows for five
-    entries), or None when the message has no entry with an arXiv id."""
-    entries = _ENTRY.findall(text)
-    ids = dict(await db.fetchall(
-        "SELECT arxiv_id, id FROM papers WHERE arxiv_id IN (SELECT value FROM json_each(?))",
-        (json.dumps([arxiv_id for _, arxiv_id in entries]),),
-    ))
-    numbered = [(int(number), ids[arxiv_id]) for number, arxiv_id in entries if arxiv_id in ids]
-    numbered = numbered[: ENTRIES_PER_ROW * (MAX_ROWS // 2)]
+def entry_buttons(papers: Sequence[tuple[int, int]]) -> discord.ui.View | None:
+    """Discuss and Read buttons for each roundup entry in a message, given as (entry number,
+    paper id) (two rows for five entries), or None for a message without entries."""
+    numbered = list(papers)[: ENTRIES_PER_ROW * (MAX_ROWS // 2)]
     if not numbered:
         return None
     view = discord.ui.View(timeout=None)

@@ -28,7 +28,7 @@ from bot.llm.errors import LLMError, LLMNotConfigured
 from bot.llm.prompts import load_prompt
 from bot.llm.task import run_task
 from bot.llm.tokens import truncate_to_tokens
-from bot.services.chunks import escape_markdown, fit, pack_entries
+from bot.services.chunks import escape_markdown, fit, pack_groups
 from bot.services.context import RICHNESS, source_text
 from bot.services.language import language_name, normalize_tag, written_in
 from bot.services.library import Library
@@ -102,6 +102,15 @@ class RoundupEntry:
 
 
 @dataclass
+class RoundupBlock:
+    """One chat message of a roundup, with the entries it holds as (entry number, paper id), so
+    a front end can put a button per entry without reading the text back."""
+
+    text: str
+    papers: list[tuple[int, int]]
+
+
+@dataclass
 class Roundup:
     date: str | None
     lang: str
@@ -117,6 +126,11 @@ class Roundup:
     @property
     def blocks(self) -> list[str]:
         """Chat-ready messages of at most 2,000 characters, split between entries."""
+        return [block.text for block in self.posts]
+
+    @property
+    def posts(self) -> list[RoundupBlock]:
+        """`blocks` with the papers of the entries in each."""
         if not self.entries:
             return []
         about = f" · {escape_markdown(self.topic)}" if self.topic else ""
@@ -127,7 +141,11 @@ class Roundup:
                 f"*{self.untranslated} of {len(self.entries)} summaries are not in "
                 f"{language_name(self.lang)}{': ' + self.note if self.note else ''}.*"
             )
-        return pack_entries(entries)
+        numbered = {position: (position, entry.paper.id) for position, entry in enumerate(self.entries, start=1)}
+        return [
+            RoundupBlock(text, [numbered[position] for position in held if position in numbered])
+            for text, held in pack_groups(entries)
+        ]
 
     @property
     def empty_message(self) -> str:

@@ -5,7 +5,8 @@ Exactly once, across crashes, restarts and several processes on one database:
   processes): the claimant becomes its `owner` until `lease_until`, renewed as each block goes
   out. Another process leaves a live run alone and takes over only a run whose lease expired
   (its owner died), so a run is posted by one process at a time;
-- the roundup's blocks are stored with the run before the first is sent; each message id is
+- the roundup's blocks (with their entries' papers, for the buttons) are stored with the run
+  before the first is sent; each message id is
   added as it is sent, and the run is marked 'done' (or 'empty') after the last. A resumed run
   posts the remaining stored blocks, never a rebuilt roundup; the channel's recent messages tell
   which of them already went out (a crash can fall between a send and its record);
@@ -27,7 +28,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Protocol
@@ -64,8 +65,9 @@ class Poster(Protocol):
     async def check(self, channel_id: str) -> None:
         """Raise ChannelUnavailable unless paperbot can post in the channel."""
 
-    async def send(self, channel_id: str, text: str) -> str:
-        """Post `text`; returns the message id. Raises ChannelUnavailable or TransientPostError."""
+    async def send(self, channel_id: str, text: str, papers: Sequence[tuple[int, int]] = ()) -> str:
+        """Post `text`, with a button per roundup entry in `papers` ((entry number, paper id));
+        returns the message id. Raises ChannelUnavailable or TransientPostError."""
 
     async def sent_since(self, channel_id: str, since: datetime) -> list[str]:
         """The contents of paperbot's own messages in the channel since `since`."""
@@ -227,8 +229,11 @@ class RoundupScheduler:
             if resumed and sent < len(blocks):
                 started_at = datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))
                 sent = await self._already_sent(channel_id, started_at, blocks, sent)
-            for block in blocks[sent:]:
-                message_id = await self.poster.send(channel_id, block)
+            # runs stored before entries' papers were kept (NULL) post without buttons
+            papers = json.loads(run["block_papers"] or "[]")
+            for number in range(sent, len(blocks)):
+                entries = papers[number] if number < len(papers) else []
+                message_id = await self.poster.send(channel_id, blocks[number], [tuple(pair) for pair in entries])
                 if not await self._record_sent(guild.guild_id, local_date, message_id):
                     log.warning("lost the roundup of guild %s for %s to another process", guild.guild_id, local_date)
                     return RunOutcome(guild.guild_id, local_date, "sending")
@@ -257,17 +262,21 @@ class RoundupScheduler:
             "ORDER BY local_date DESC LIMIT 1",
             (guild.guild_id, local_date),
         )
-        has_news = bool(roundup.blocks) and roundup.date != previous
+        posts = roundup.posts
+        has_news = bool(posts) and roundup.date != previous
         if has_news:  # with the daily line for members whose DMs are closed (their watch matches)
-            blocks = roundup.blocks + roundup_watch_line(await roundup_deliveries(self.db, guild.guild_id))
+            blocks = [post.text for post in posts]
+            blocks += roundup_watch_line(await roundup_deliveries(self.db, guild.guild_id))
         else:
             blocks = [EMPTY_DAY_NOTE] if guild.note_when_empty else []
-        stored = {"blocks": json.dumps(blocks, ensure_ascii=False), "outcome": "done" if has_news else "empty",
-                  "digest_date": roundup.date}
+        papers = [post.papers for post in posts] if has_news else []
+        stored = {"blocks": json.dumps(blocks, ensure_ascii=False), "block_papers": json.dumps(papers),
+                  "outcome": "done" if has_news else "empty", "digest_date": roundup.date}
         await self.db.execute(
-            "UPDATE roundup_runs SET blocks = ?, outcome = ?, digest_date = ? "
+            "UPDATE roundup_runs SET blocks = ?, block_papers = ?, outcome = ?, digest_date = ? "
             "WHERE guild_id = ? AND local_date = ? AND owner = ?",
-            (stored["blocks"], stored["outcome"], stored["digest_date"], guild.guild_id, local_date, self.owner),
+            (stored["blocks"], stored["block_papers"], stored["outcome"], stored["digest_date"],
+             guild.guild_id, local_date, self.owner),
         )
         return stored
 

@@ -118,11 +118,11 @@ class Roundup(commands.Cog):
             self.bot.lib, day=date, lang=language, limit=limit, topic=topic, caller=caller_for(ctx, "roundup"),
             on_or_before=today,
         )
-        if not result.blocks:
+        if not result.posts:
             await ctx.send(result.empty_message)
             return
-        for block in result.blocks:
-            await ctx.send(block, view=await entry_buttons(self.bot.lib.db, block))
+        for post in result.posts:
+            await ctx.send(post.text, view=entry_buttons(post.papers))
 
 
 async def setup(bot) -> None:
