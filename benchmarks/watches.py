@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.corpus.ingest import ingest_bytes  # noqa: E402
+from bot.services.ingest import ingest_bytes  # noqa: E402
 from bot.corpus.text import text_sha  # noqa: E402
 from bot.retrieval.matching import keyword_matches, standardized_scores  # noqa: E402
 from bot.retrieval.search import Retriever  # noqa: E402
@@ -168,7 +168,7 @@ async def run(args) -> None:
 
 
 async def quality(db_path: Path | None) -> None:
-    from bot.corpus.ingest import ingest_paths
+    from bot.services.ingest import ingest_paths
     from bot.retrieval.embedders import LocalE5Embedder
     from bot.retrieval.vectors import embed_pending
     from bot.services.papers import resolve_paper
