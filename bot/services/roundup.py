@@ -29,7 +29,7 @@ from bot.llm.prompts import load_prompt
 from bot.llm.task import run_task
 from bot.llm.tokens import truncate_to_tokens
 from bot.services.chunks import escape_markdown, fit, pack_groups
-from bot.services.context import RICHNESS, source_text
+from bot.services.context import source_text
 from bot.services.language import language_name, normalize_tag, written_in
 from bot.services.library import Library
 from bot.services.papers import PaperDetail, paper_details
@@ -215,16 +215,48 @@ def opening(text: str, max_chars: int = FALLBACK_CHARS) -> str:
     return fit(out, max_chars)
 
 
+# Stored texts in the order their opening reads as a roundup blurb: a digest's structured
+# summary comes last, since it often opens with metadata (title, authors, affiliation) rather
+# than what the paper does.
+BLURB_SOURCES = ("roundup_blurb", "brief", "summary", "abstract_translation", "highlights", "takeaways",
+                 "structured_summary")
+
+
+# A section heading of a structured summary: `### 作者信息`, `**Authors**`, `1. **论文标题**`.
+_SECTION_HEADING = re.compile(r"^\s*(?:#{1,6}\s*.*|(?:\d+[.)]\s*)?\*\*[^*\n]+\*\*\s*[:：]?\s*)$", re.MULTILINE)
+# Sections that say who and what, not what the paper does: left out of a one-paragraph blurb.
+_METADATA_HEADING = re.compile(
+    r"标题|題|作者|机构|機構|单位|标签|標籤|关键|關鍵|链接|title|author|affiliation|tag|keyword|link|제목|저자|소속|키워드|태그",
+    re.IGNORECASE,
+)
+
+
+def without_metadata_sections(text: str) -> str:
+    """A structured summary without its title, author, affiliation, tag and link sections, so
+    that its opening says what the paper does (the whole text when nothing else is left)."""
+    headings = list(_SECTION_HEADING.finditer(text))
+    if not headings:
+        return text
+    kept = [text[: headings[0].start()]]
+    for heading, following in zip(headings, headings[1:] + [None]):
+        body = text[heading.end(): following.start() if following else len(text)]
+        if not _METADATA_HEADING.search(heading.group(0)):
+            kept.append(heading.group(0) + body)
+    rest = "".join(kept).strip()
+    return rest or text
+
+
 def stored_entry(paper: PaperDetail, lang: str) -> RoundupEntry:
     """An entry from what is stored, without the LLM: the reader's language when possible."""
     # a reader of Simplified Chinese reads Traditional too: the same base language will do
     in_lang = [s for s in paper.summaries if s.lang == lang] or [
         s for s in paper.summaries if s.lang.split("-")[0] == lang.split("-")[0]
     ]
-    preferred = ("roundup_blurb", "brief") + RICHNESS
-    in_lang.sort(key=lambda s: preferred.index(s.kind) if s.kind in preferred else len(preferred))
+    in_lang.sort(key=lambda s: BLURB_SOURCES.index(s.kind) if s.kind in BLURB_SOURCES else len(BLURB_SOURCES))
     if in_lang:
-        return RoundupEntry(paper, opening(in_lang[0].text), True)
+        best = in_lang[0]
+        text = without_metadata_sections(best.text) if best.kind == "structured_summary" else best.text
+        return RoundupEntry(paper, opening(text), True)
     text = source_text(paper)
     in_english = bool(paper.abstract)
     translated = in_english and lang.split("-")[0] == "en"
