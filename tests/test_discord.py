@@ -159,9 +159,9 @@ async def test_everyone_in_a_paper_title_pings_nobody(paperbot, fake_discord):
     assert report.new == 1
     clock.now = datetime(2025, 2, 1, 12, 0, tzinfo=timezone.utc)  # the digest's day
     token = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "roundup", [])
-    [post] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+    header, post = await fake_discord.wait_for(lambda: len(fake_discord.followups.get(token, [])) >= 2 and fake_discord.followups[token])
     assert "@everyone Attention" in post["content"] and "<@&123456" in post["content"]
-    assert post["allowed_mentions"] == NO_PINGS
+    assert header["allowed_mentions"] == post["allowed_mentions"] == NO_PINGS
 
 
 async def test_paper_embed_stays_within_discord_limits(paperbot, fake_discord):
@@ -208,11 +208,12 @@ async def test_scheduled_roundup_is_posted_once_and_a_deleted_channel_is_reporte
     await asyncio.sleep(0.3)
     assert papers not in fake_discord.messages  # 06:00: not yet
     clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)
-    posted = await fake_discord.wait_for(lambda: fake_discord.messages.get(papers))
+    posted = await fake_discord.wait_for(lambda: len(fake_discord.messages.get(papers, [])) >= 4 and fake_discord.messages[papers])
     await asyncio.sleep(0.5)  # several more scheduler ticks
-    assert len(fake_discord.messages[papers]) == len(posted) == 1
+    assert len(fake_discord.messages[papers]) == len(posted) == 4  # a header and 3 entries, once
     assert posted[0]["content"].startswith("📰 **Paper roundup · 2024-12-13**")
-    assert posted[0]["allowed_mentions"] == NO_PINGS
+    assert [post["content"][:5] for post in posted[1:]] == ["**1. ", "**2. ", "**3. "]
+    assert all(post["allowed_mentions"] == NO_PINGS for post in posted)
     run = await last_run(bot.lib.db, other["id"])
     assert run["status"] == "failed" and "no longer exists" in run["error"]
 
@@ -389,6 +390,28 @@ async def test_roundup_works_in_dms_on_the_members_budget_with_a_cooldown(paperb
     assert "try again in" in slow_down["content"] and slow_down["flags"] & EPHEMERAL
 
 
+async def test_a_spent_budget_in_dms_is_called_the_members_own(paperbot, fake_discord):
+    bot, guild, _ = paperbot
+    member = fake_discord.user("reader")
+    dm = fake_discord.dm_channel(member)
+    bot.settings.roundup_cooldown_s = 0.01
+    first = await fake_discord.send_slash_command(None, dm, "roundup", [string_option("language", "ko")], user=member)
+    await fake_discord.wait_for(lambda: fake_discord.followups.get(first), timeout=15)
+    bot.settings.guild_daily_token_budget = 10  # the Korean summaries spent more than that
+    await asyncio.sleep(0.05)  # past the cooldown
+    token = await fake_discord.send_slash_command(None, dm, "roundup", [string_option("language", "ja")], user=member)
+    header = (await fake_discord.wait_for(lambda: fake_discord.followups.get(token), timeout=15))[0]["content"]
+    assert "your daily LLM token budget for direct messages (10 tokens) is spent" in header
+    assert "server" not in header
+    in_server = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "ask",
+                                                      [string_option("question", "knowledge distillation")])
+    await fake_discord.wait_for(lambda: fake_discord.followups.get(in_server))  # spends the server's budget
+    again = await fake_discord.send_slash_command(guild, channel_id(guild, "general"), "ask",
+                                                  [string_option("question", "knowledge distillation")])
+    [refused] = await fake_discord.wait_for(lambda: fake_discord.followups.get(again))
+    assert "this server's daily LLM token budget (10 tokens) is spent" in refused["content"]
+
+
 async def test_settings_are_retired_when_the_bot_leaves_a_server(paperbot, fake_discord):
     bot, guild, _ = paperbot
     await update_settings(bot.lib.db, guild["id"], channel_id=channel_id(guild, "papers"), enabled=True)
@@ -434,7 +457,7 @@ async def test_an_interrupted_run_resumes_from_the_channel_history_with_its_stor
     assert any(r.method == "GET" and r.path == f"/channels/{papers}/messages" and "after" in r.query
                for r in fake_discord.requests), "the history was read through discord.py"
     run = await last_run(bot.lib.db, guild["id"])
-    assert run["status"] == "done" and len(json.loads(run["message_ids"])) == 2
+    assert run["status"] == "done" and json.loads(run["message_ids"]) == [m["id"] for m in fake_discord.messages[papers]]
 
 
 async def serving_mid_roundup(fake: FakeDiscord, corpus_db, openai_server, *, post_delay_s: float):
@@ -442,7 +465,7 @@ async def serving_mid_roundup(fake: FakeDiscord, corpus_db, openai_server, *, po
     guild = fake.add_guild("Reading club", ["papers"])
     papers = channel_id(guild, "papers")
     async with await Database.open(corpus_db) as db:
-        await update_settings(db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True, max_papers=3)
+        await update_settings(db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True, max_papers=1)
     fake.post_delay_s = post_delay_s
     bot = PaperBot(bot_settings(corpus_db, openai_server), clock=Clock(datetime(2024, 12, 14, 7, 5, tzinfo=timezone.utc)))
     serving = asyncio.create_task(serve(bot, "fake-token"))
@@ -465,7 +488,7 @@ async def test_sigterm_lets_the_roundup_being_posted_finish_then_closes_the_data
     bot, guild, papers, serving = await serving_mid_roundup(fake_discord, corpus_db, openai_server, post_delay_s=1.5)
     await sigterm(serving)
     assert bot.library is None and bot.is_closed()
-    assert len(fake_discord.messages[papers]) == 1  # the post in flight went out
+    assert len(fake_discord.messages[papers]) == 2  # the post in flight went out, and the last (a header, one entry)
     async with await Database.open(corpus_db) as db:
         run = await last_run(db, guild["id"])
     assert run["status"] == "done", run
@@ -529,9 +552,9 @@ async def test_two_shard_processes_on_one_database_each_post_their_own_servers_o
             await asyncio.wait_for(bot.wait_until_ready(), 10)
         clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)
         channels = [channel_id(guild, "papers") for guild in guilds]
-        await fake_discord.wait_for(lambda: all(fake_discord.messages.get(c) for c in channels))
+        await fake_discord.wait_for(lambda: all(len(fake_discord.messages.get(c, [])) >= 3 for c in channels))
         await asyncio.sleep(0.5)  # more ticks of both schedulers
-        assert all(len(fake_discord.messages[c]) == 1 for c in channels)
+        assert all(len(fake_discord.messages[c]) == 3 for c in channels)  # a header and 2 entries, once
         for guild in guilds:
             run = await last_run(bots[0].lib.db, guild["id"])
             poster = bots[fake_discord.shard_of(guild["id"])].get_cog("Roundup").scheduler

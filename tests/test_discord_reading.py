@@ -5,17 +5,22 @@ scripted OpenAI-compatible server."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from bot.services.ingest import ingest_bytes
 from bot.discord.bot import PaperBot
+from bot.discord.posting import DiscordPoster
 from bot.retrieval.vectors import embed_pending
 from bot.services import votes
 from bot.services.guilds import get_settings, update_settings
 from bot.services.members import Member
+from bot.services.messages import link
+from bot.services.papers import paper_detail
+from bot.services.scheduler import LEASE_S, RoundupScheduler, last_run
 from bot.settings import Settings
 from tests.support.fake_discord import EPHEMERAL
 from tests.test_discord import NO_PINGS, Clock, bot_settings, channel_id, string_option
@@ -249,18 +254,20 @@ async def test_the_scheduled_roundup_has_buttons_per_entry_and_the_line_for_clos
         papers = channel_id(guild, "papers")
         await update_settings(bot.lib.db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True)
         clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)
-        posted = await fake_discord.wait_for(lambda: len(fake_discord.messages.get(papers, [])) >= 2 and fake_discord.messages[papers])
-        roundup, line = posted[0], posted[-1]
-        assert roundup["content"].startswith("📰 **Paper roundup · 2024-12-14**")
-        labels = [c["label"] for row in roundup["components"] for c in row["components"]]
-        assert labels == ["Discuss 1", "Discuss 2", "Read 1", "Read 2"]
+        posted = await fake_discord.wait_for(lambda: len(fake_discord.messages.get(papers, [])) >= 4 and fake_discord.messages[papers])
+        header, *entries, line = posted
+        assert header["content"].startswith("📰 **Paper roundup · 2024-12-14**") and not header.get("components")
+        assert len(entries) == 2
+        for entry in entries:  # each entry its own message, with its paper's buttons
+            labels = [c["label"] for row in entry["components"] for c in row["components"]]
+            assert labels == ["Discuss", "Read in my language"]
         assert line["content"].startswith(f"🔔 <@{bob['id']}>: Counting mitotic figures") and line["allowed_mentions"] == NO_PINGS
 
-        token = await fake_discord.click(guild, papers, roundup, button(roundup, "discuss"))
+        token = await fake_discord.click(guild, papers, entries[0], button(entries[0], "discuss"))
         [opened] = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
         assert "Opened <#" in opened["content"]
         await asyncio.sleep(0.5)  # more scheduler and delivery rounds: nothing posted twice
-        assert len(fake_discord.messages[papers]) == 2
+        assert len(fake_discord.messages[papers]) == 4
     finally:
         await stop(bot, runner)
 
@@ -288,3 +295,146 @@ async def test_an_answer_offers_each_source_in_the_readers_language(paperbot, fa
     click = await fake_discord.click(guild, general, answer, read["custom_id"], locale="de")
     [private] = await fake_discord.wait_for(lambda: fake_discord.followups.get(click))
     assert "Ein Mitose-Detektor." in private["content"] and private["flags"] & EPHEMERAL and "OMG-Net" in private["content"]
+
+
+def entry_paper(message: dict) -> int:
+    """The paper of a roundup entry's message, from its Discuss button."""
+    return int(button(message, "discuss").split(":")[-1])
+
+
+async def scheduled_roundup(fake_discord, bot, guild, clock: Clock, max_papers: int) -> list[dict]:
+    """Turn on the roundup in #papers at 07:00 UTC, move the clock there, and wait for its
+    header and entries."""
+    papers = channel_id(guild, "papers")
+    await update_settings(bot.lib.db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True,
+                          max_papers=max_papers)
+    clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)
+    return await fake_discord.wait_for(
+        lambda: len(fake_discord.messages.get(papers, [])) > max_papers and fake_discord.messages[papers]
+    )
+
+
+async def paper_link(bot, entry: dict) -> str:
+    """How the reading room's lists name an entry's paper."""
+    paper = await paper_detail(bot.lib.db, entry_paper(entry))
+    return link(paper.key, paper.arxiv_id)
+
+
+async def group_counts(bot, guild) -> dict[int, tuple[int, int]]:
+    return {top.paper.id: (top.votes, top.saves) for top in await votes.top(bot.lib.db, guild["id"])}
+
+
+async def test_votes_and_saves_on_roundup_entries_count_once_per_member_and_show_in_top_and_reading_lists(
+    fake_discord, corpus_db, openai_server
+):
+    clock = Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc))
+    bot, guild, runner = await start(fake_discord, bot_settings(corpus_db, openai_server), clock)
+    try:
+        papers, general = channel_id(guild, "papers"), channel_id(guild, "general")
+        header, first, second, _ = await scheduled_roundup(fake_discord, bot, guild, clock, max_papers=3)
+        alice, bob = fake_discord.user("alice"), fake_discord.user("bob")
+        await fake_discord.react(guild, papers, first["id"], "👍", alice)
+        await fake_discord.react(guild, papers, first["id"], "👍", alice)  # twice: still one member
+        await fake_discord.react(guild, papers, second["id"], "👍", alice)
+        await fake_discord.react(guild, papers, second["id"], "👍", bob)
+        await fake_discord.react(guild, papers, second["id"], "🔖", alice)
+        await fake_discord.react(guild, papers, header["id"], "👍", bob)  # the header names no paper
+
+        async def counted():
+            return await group_counts(bot, guild) == {entry_paper(second): (2, 1), entry_paper(first): (1, 0)}
+
+        await until(counted)
+
+        async def say(name, options=None, user=alice) -> str:
+            token = await fake_discord.send_slash_command(guild, general, name, options or [], user=user)
+            replies = await fake_discord.wait_for(lambda: fake_discord.followups.get(token))
+            return "\n".join(reply["content"] for reply in replies)
+
+        first_link, second_link = [await paper_link(bot, entry) for entry in (first, second)]
+        shown = await say("top")
+        assert shown.index(second_link) < shown.index(first_link) and "👍 2 · 🔖 1" in shown
+        assert second_link in await say("readinglist")
+
+        await fake_discord.react(guild, papers, second["id"], "👍", bob, added=False)  # removing takes it back
+        await fake_discord.react(guild, papers, second["id"], "🔖", alice, added=False)
+
+        async def taken_back():
+            return await group_counts(bot, guild) == {entry_paper(second): (1, 0), entry_paper(first): (1, 0)}
+
+        await until(taken_back)
+        assert "reading list is empty" in await say("readinglist")
+
+        # /roundup on demand posts the same way: a reaction on its entry counts for that paper
+        token = await fake_discord.send_slash_command(guild, general, "roundup", [{"name": "limit", "type": 4, "value": 1}])
+        _, entry = await fake_discord.wait_for(lambda: len(fake_discord.followups.get(token, [])) >= 2 and fake_discord.followups[token])
+        assert entry_paper(entry) == entry_paper(first)  # the day's first paper
+        await fake_discord.react(guild, general, entry["id"], "👍", bob)
+
+        async def on_demand_counted():
+            return (await group_counts(bot, guild))[entry_paper(first)] == (2, 0)
+
+        await until(on_demand_counted)
+    finally:
+        await stop(bot, runner)
+
+
+class ProcessDied(BaseException):
+    """The process stopped: nothing after the raise runs (not an Exception a handler catches)."""
+
+
+class DyingPoster(DiscordPoster):
+    """Posts through discord.py, and dies right after the n-th message is on Discord, before
+    paperbot records it: the worst moment for a stop."""
+
+    def __init__(self, client, dies_after: int):
+        super().__init__(client)
+        self.left = dies_after
+
+    async def send(self, channel_id, text, papers=()):
+        message_id = await super().send(channel_id, text, papers)
+        self.left -= 1
+        if self.left == 0:
+            raise ProcessDied()
+        return message_id
+
+
+async def test_a_roundup_stopped_mid_send_resumes_with_the_rest_and_votes_on_both_runs_count(
+    fake_discord, corpus_db, openai_server
+):
+    clock = Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc))  # the bot's own schedule: not due yet
+    bot, guild, runner = await start(fake_discord, bot_settings(corpus_db, openai_server), clock)
+    try:
+        papers = channel_id(guild, "papers")
+        await update_settings(bot.lib.db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True,
+                              max_papers=3)
+        dying = RoundupScheduler(bot.lib, DyingPoster(bot, dies_after=2), clock=Clock(datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)))
+        with pytest.raises(ProcessDied):
+            await dying.run_due()
+        header, first = fake_discord.messages[papers]  # the header, recorded; entry 1, not recorded
+        run = await last_run(bot.lib.db, guild["id"])
+        assert run["status"] == "sending" and json.loads(run["message_ids"]) == [header["id"]]
+
+        clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc) + timedelta(seconds=LEASE_S + 1)  # the lease ran out
+        posted = await fake_discord.wait_for(lambda: len(fake_discord.messages[papers]) >= 4 and fake_discord.messages[papers])
+        await asyncio.sleep(0.5)  # more scheduler ticks: nothing posted twice
+        assert fake_discord.messages[papers] == posted and posted[:2] == [header, first]
+        assert [post["content"][:5] for post in posted[1:]] == ["**1. ", "**2. ", "**3. "]
+        _, _, second, third = posted
+        for entry in (second, third):  # the resumed run's entries have their buttons
+            assert [c["label"] for row in entry["components"] for c in row["components"]] == ["Discuss", "Read in my language"]
+        run = await last_run(bot.lib.db, guild["id"])
+        assert run["status"] == "done" and json.loads(run["message_ids"]) == [m["id"] for m in posted]
+
+        alice, bob = fake_discord.user("alice"), fake_discord.user("bob")
+        await fake_discord.react(guild, papers, first["id"], "👍", alice)  # posted by the run that died
+        await fake_discord.react(guild, papers, third["id"], "👍", bob)  # posted by the resumed run
+        await fake_discord.react(guild, papers, third["id"], "🔖", alice)
+
+        async def counted():
+            return await group_counts(bot, guild) == {entry_paper(first): (1, 0), entry_paper(third): (1, 1)}
+
+        await until(counted)
+        saved = await votes.reading_list(bot.lib.db, Member(guild["id"], alice["id"]))
+        assert [item.paper.id for item in saved] == [entry_paper(third)]
+    finally:
+        await stop(bot, runner)

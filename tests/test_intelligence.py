@@ -12,7 +12,6 @@ from bot.services.ingest import ingest_bytes
 from bot.llm.errors import LLMNotConfigured
 from bot.llm.tokens import encoding_for
 from bot.services import qa
-from bot.services.chunks import pack_groups
 from bot.services.language import UnknownLanguage
 from bot.services.papers import PaperNotFound
 from bot.services.roundup import BLURBS_PER_REQUEST, RoundupError, build_roundup
@@ -238,14 +237,13 @@ async def test_roundup_batches_blurbs_and_caches_them(open_library, openai_serve
     assert len(openai_server.chat_requests()) == 10 // BLURBS_PER_REQUEST
     assert "Korean" in system_message(openai_server.chat_requests()[0])
     assert all(len(block) <= 2000 for block in roundup.blocks)  # Discord's message limit
-    for entry in roundup.entries:  # every entry whole inside one block
-        assert sum(entry.paper.title in block for block in roundup.blocks) == 1
-    for post in roundup.posts:  # each block carries its entries' papers, for their buttons
-        assert all(roundup.entries[number - 1].paper.title in post.text for number, _ in post.papers)
-        assert [paper_id for _, paper_id in post.papers] == [roundup.entries[n - 1].paper.id for n, _ in post.papers]
-    assert [number for post in roundup.posts for number, _ in post.papers] == list(range(1, 11))
-    # where the entries fall in several blocks, each block names its own entries
-    assert pack_groups(["head", "a" * 8, "b" * 8, "", "c" * 8], limit=20) == [("head\n\naaaaaaaa", [0, 1]), ("bbbbbbbb\n\ncccccccc", [2, 4])]
+    # a header, then one message per entry naming its paper (for its buttons and reactions)
+    header, *entries = roundup.posts
+    assert header.text.startswith("📰 **Paper roundup · 2024-07-17**") and header.paper is None
+    assert len(entries) == len(roundup.entries)
+    for number, (post, entry) in enumerate(zip(entries, roundup.entries), start=1):
+        assert post.text.startswith(f"**{number}. ") and entry.paper.title in post.text
+        assert post.papers == [(number, entry.paper.id)] and post.paper == entry.paper.id
     again = await build_roundup(library, day="2024-07-17", lang="ko", limit=10)
     assert [e.summary for e in again.entries] == [e.summary for e in roundup.entries]
     assert len(openai_server.chat_requests()) == 10 // BLURBS_PER_REQUEST  # served from the store
@@ -275,7 +273,7 @@ async def test_roundup_without_llm_uses_stored_summaries_and_flags_the_rest(open
     assert all(not e.translated for e in korean.entries)
     assert all("LLM" in e.paper.topics for e in korean.entries)
     assert "no LLM is configured" in korean.note
-    assert "*(untranslated)*" in korean.blocks[0] and "not in Korean" in korean.blocks[-1]
+    assert "not in Korean" in korean.blocks[0] and all("*(untranslated)*" in block for block in korean.blocks[1:])
 
 
 async def test_roundup_goes_out_when_the_llm_fails(open_library, openai_server):

@@ -9,8 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bot.services import watches
 from bot.services.guilds import SettingError, get_settings, update_settings
 from bot.services.library import Library
+from bot.services.members import Member
 from bot.services.ingest import ingest_bytes
 from bot.services.scheduler import (
     EMPTY_DAY_NOTE,
@@ -22,6 +24,7 @@ from bot.services.scheduler import (
 )
 from bot.store import Database
 from bot.settings import Settings
+from tests.support.watch_library import digest
 
 
 class Clock:
@@ -69,8 +72,9 @@ class RecordingPoster:
             raise KeyboardInterrupt  # the process dies: nothing after this line runs
         return str(sum(map(len, self.messages.values())))
 
-    async def sent_since(self, channel_id: str, since: datetime) -> list[str]:
-        return [text for at, text in self.messages.get(channel_id, []) if at >= since]
+    async def sent_since(self, channel_id: str, since: datetime) -> list[tuple[str, str]]:
+        return [(str(number), text) for number, (at, text) in enumerate(self.messages.get(channel_id, []), start=1)
+                if at >= since]
 
     def texts(self, channel_id: str) -> list[str]:
         return [text for _, text in self.messages.get(channel_id, [])]
@@ -117,7 +121,7 @@ async def test_each_guild_posts_at_its_local_time(library, clock, poster):
     assert [o.guild_id for o in await scheduler.run_due()] == ["berlin"]
     clock.advance(hours=3)
     assert await scheduler.run_due() == []  # once a day
-    assert len(poster.texts("c-seoul")) == 1 and len(poster.texts("c-berlin")) == 1
+    assert len(poster.texts("c-seoul")) == len(poster.texts("c-berlin")) == 4  # a header and 3 entries, once
 
 
 async def test_crash_between_send_and_mark_never_posts_twice(library, clock, poster):
@@ -139,7 +143,10 @@ async def test_crash_between_send_and_mark_never_posts_twice(library, clock, pos
     run = await last_run(library.db, "g")
     assert run["status"] == "done" and run["digest_date"] == "2024-12-13"
     assert texts == json.loads(run["blocks"]) and "Chinese" in texts[0], "the stored roundup, not a rebuilt one"
-    assert len(json.loads(run["message_ids"])) == len(texts) - 1  # the first went out before the crash
+    # the first went out before the crash: found in the channel, recorded with its id on resuming
+    assert json.loads(run["message_ids"]) == [str(n) for n in range(1, len(texts) + 1)]
+    entries = await library.db.fetchall("SELECT message_id, paper_id FROM paper_messages WHERE guild_id = 'g'")
+    assert len(entries) == len(texts) - 1  # each entry's message names its paper; the header none
 
 
 async def test_missed_roundup_is_caught_up_the_same_day_only(library, clock, poster):
@@ -148,7 +155,7 @@ async def test_missed_roundup_is_caught_up_the_same_day_only(library, clock, pos
     scheduler = RoundupScheduler(library, poster, clock=clock)
     assert [o.status for o in await scheduler.run_due()] == ["done"]
     assert await scheduler.run_due() == []
-    assert len(poster.texts("c1")) == 1
+    assert len(poster.texts("c1")) == 3  # a header and 2 entries, once
 
 
 async def test_a_day_without_new_papers_posts_nothing_or_a_note(library, clock, poster):
@@ -160,8 +167,41 @@ async def test_a_day_without_new_papers_posts_nothing_or_a_note(library, clock, 
     clock.advance(days=1)  # no digest arrived in between
     outcomes = {o.guild_id: o.status for o in await scheduler.run_due()}
     assert outcomes == {"quiet": "empty", "chatty": "empty"}
-    assert len(poster.texts("c-quiet")) == 1
+    assert len(poster.texts("c-quiet")) == 3  # only the first day's header and 2 entries
     assert poster.texts("c-chatty")[-1] == EMPTY_DAY_NOTE
+
+
+class ClosedDms:
+    """Members who accept no DMs: their watch matches wait for the roundup's line."""
+
+    async def send_direct(self, member, delivery) -> bool:
+        return False
+
+
+async def test_watch_lines_for_closed_dms_go_out_on_a_day_without_news_too(library, clock, poster):
+    await configure(library, "quiet", "c-quiet", "08:00", "UTC", max_papers=2)
+    await configure(library, "chatty", "c-chatty", "08:00", "UTC", max_papers=2, note_when_empty=True)
+    clock.now = datetime(2024, 12, 14, 8, 0, tzinfo=timezone.utc)
+    scheduler = RoundupScheduler(library, poster, clock=clock)
+    await scheduler.run_due()  # the day's roundup, before the matches exist
+    posted = {channel: len(poster.texts(channel)) for channel in ("c-quiet", "c-chatty")}
+    for guild in ("quiet", "chatty"):
+        await watches.add_watch(library, Member(guild, "bob"), "mitotic figures")
+    older = [("Counting mitotic figures with transformers", "Ana Silva, Bo Chen", "We count mitotic figures in slides.")]
+    report = await ingest_bytes(library.db, digest("2024-12-01", older, 500), "older.md")
+    assert report.new == 1  # a new paper in an older digest: no news for tomorrow's roundup
+    await watches.deliver_pending(library, ClosedDms(), ["quiet", "chatty"])
+
+    clock.advance(days=1)
+    outcomes = {o.guild_id: o.status for o in await scheduler.run_due()}
+    assert outcomes == {"quiet": "empty", "chatty": "empty"}
+    [line] = poster.texts("c-quiet")[posted["c-quiet"]:]  # the line alone
+    assert line.startswith("🔔 <@bob>: Counting mitotic figures")
+    assert poster.texts("c-chatty")[posted["c-chatty"]:] == [EMPTY_DAY_NOTE, line]
+    assert await watches.roundup_deliveries(library.db, "quiet") == []
+    clock.advance(days=1)
+    await scheduler.run_due()
+    assert len(poster.texts("c-quiet")) == posted["c-quiet"] + 1, "the line goes out once"
 
 
 async def test_deleted_channel_is_recorded_and_other_guilds_go_on(library, clock, poster):
@@ -206,7 +246,7 @@ async def test_each_server_gets_the_latest_digest_of_its_own_local_today(library
     clock.now = datetime(2024, 12, 13, 20, 0, tzinfo=timezone.utc)  # 10:00 on the 14th / 09:00 on the 13th
     outcomes = {o.guild_id: o.status for o in await RoundupScheduler(library, poster, clock=clock).run_due()}
     assert outcomes == {"east": "done", "west": "done"}
-    assert "2024-12-14" in poster.texts("c-east")[0] and "from the future" in poster.texts("c-east")[0]
+    assert "2024-12-14" in poster.texts("c-east")[0] and "from the future" in poster.texts("c-east")[1]
     assert "2024-12-13" in poster.texts("c-west")[0], "a digest dated in the server's future is not its roundup"
 
 
@@ -226,7 +266,7 @@ async def test_two_schedulers_on_one_database_file_post_each_roundup_once(librar
             await other.close()
         assert await other_db.fetchval("SELECT count(*) FROM roundup_runs WHERE status = 'done'") == 2
     assert sorted(o.guild_id for o in first + second) == ["a", "b"]
-    assert len(poster.texts("c-a")) == 1 and len(poster.texts("c-b")) == 1
+    assert len(poster.texts("c-a")) == len(poster.texts("c-b")) == 4  # a header and 3 entries, once
 
 
 async def test_a_live_run_is_left_alone_and_a_dead_one_taken_over(library, clock, poster):
@@ -242,6 +282,25 @@ async def test_a_live_run_is_left_alone_and_a_dead_one_taken_over(library, clock
     [outcome] = await RoundupScheduler(library, poster, clock=clock, owner="second").run_due()
     texts = poster.texts("c1")
     assert outcome.status == "done" and len(texts) == len(set(texts)) == len(json.loads((await last_run(library.db, "g"))["blocks"]))
+
+
+async def test_a_run_lost_to_another_process_stops_and_its_last_entry_still_takes_votes(library, clock, poster):
+    await configure(library, "g", "c1", "08:00", "UTC", max_papers=3)
+    clock.now = datetime(2024, 12, 14, 8, 0, tzinfo=timezone.utc)
+    send = poster.send
+
+    async def send_then_lose_the_run(channel_id, text, papers=()):
+        message_id = await send(channel_id, text, papers)
+        if len(poster.texts(channel_id)) == 2:  # meanwhile another process took the run over
+            await library.db.execute("UPDATE roundup_runs SET owner = 'second' WHERE guild_id = 'g'")
+        return message_id
+
+    poster.send = send_then_lose_the_run
+    [outcome] = await RoundupScheduler(library, poster, clock=clock, owner="first").run_due()
+    assert outcome.status == "sending" and len(poster.texts("c1")) == 2  # the header and entry 1, then it stopped
+    assert json.loads((await last_run(library.db, "g"))["message_ids"]) == ["1"]
+    rows = await library.db.fetchall("SELECT message_id FROM paper_messages WHERE guild_id = 'g'")
+    assert [row[0] for row in rows] == ["2"], "entry 1 is on Discord: a 👍 on it counts"
 
 
 async def test_each_process_posts_only_for_the_servers_it_serves(library, clock, poster):
@@ -278,7 +337,7 @@ async def test_transient_errors_are_retried_with_backoff_before_the_run_is_final
     assert await scheduler.run_due() == []  # not before the backoff
     clock.advance(seconds=1)
     assert [o.status for o in await scheduler.run_due()] == ["done"]
-    assert len(poster.texts("c1")) == 1
+    assert len(poster.texts("c1")) == 3
 
     await configure(library, "k", "c3", "08:00", "UTC", max_papers=2)
     poster.failures = [TransientPostError("network down")] * 3

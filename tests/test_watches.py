@@ -97,8 +97,12 @@ async def test_a_daily_cap_and_a_line_in_the_roundup_when_dms_are_closed(library
     [delivery] = await watches.deliver_pending(library, notifier, ["g1"], daily_cap=2)
     assert notifier.sent == [] and not delivery.direct
     assert len(delivery.papers) == 2 and delivery.capped == 1
-    [line] = roundup_watch_line(await watches.roundup_deliveries(library.db, "g1"))
+    waiting = await watches.roundup_deliveries(library.db, "g1")
+    [line] = roundup_watch_line(waiting)
     assert line.startswith("🔔 <@alice>: ") and line.count("arxiv.org") == 2
+    assert await watches.roundup_deliveries(library.db, "g1") == waiting  # kept until a roundup carries it
+    async with library.db.transaction() as conn:
+        await watches.hand_out(conn, waiting)
     assert await watches.roundup_deliveries(library.db, "g1") == []  # handed out once
 
 

@@ -8,14 +8,16 @@ from discord.ext import commands
 from bot.llm.client import Caller
 
 
-def budget_key(ctx: commands.Context) -> str:
+def caller_in(feature: str, guild_id: int | None, user_id: int) -> Caller:
     """Whose daily budget a request spends: the server's, or in direct messages the member's
     own (each DM conversation is budgeted like a server, so DMs are no way around it)."""
-    return str(ctx.guild.id) if ctx.guild else f"dm:{ctx.author.id}"
+    if guild_id is None:
+        return Caller(feature, f"dm:{user_id}", str(user_id), "your daily LLM token budget for direct messages")
+    return Caller(feature, str(guild_id), str(user_id))
 
 
 def caller_for(ctx: commands.Context, feature: str) -> Caller:
-    return Caller(feature, budget_key(ctx), str(ctx.author.id))
+    return caller_in(feature, ctx.guild.id if ctx.guild else None, ctx.author.id)
 
 
 def llm_cooldown():

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 import aiohttp
@@ -13,6 +14,25 @@ from bot.services.scheduler import ChannelUnavailable, TransientPostError
 
 # What may pass if tried again later: Discord's own errors, rate limits, the network
 TRANSIENT = (discord.DiscordServerError, discord.RateLimited, aiohttp.ClientError, TimeoutError, OSError)
+# An interrupted roundup is found in the channel's history since it started: its own messages
+# (a header and one per entry) among whatever members wrote meanwhile.
+HISTORY_LIMIT = 500
+
+
+@contextmanager
+def posting_errors(channel_id: str, doing: str) -> Iterator[None]:
+    """Discord's answers as the scheduler's errors: a channel that is gone or closed to paperbot
+    is final (ChannelUnavailable), what may pass is worth retrying (TransientPostError)."""
+    try:
+        yield
+    except discord.NotFound:
+        raise ChannelUnavailable(f"the roundup channel {channel_id} no longer exists") from None
+    except discord.Forbidden:
+        raise ChannelUnavailable(f"paperbot may not {doing} the roundup channel {channel_id}") from None
+    except TRANSIENT as exc:
+        raise TransientPostError(f"cannot {doing} the roundup channel {channel_id} ({type(exc).__name__})") from exc
+    except discord.HTTPException as exc:  # any other refusal will not change by trying again
+        raise ChannelUnavailable(f"cannot {doing} the roundup channel {channel_id} ({exc.status})") from None
 
 
 class DiscordPoster:
@@ -29,14 +49,8 @@ class DiscordPoster:
         channel = self.client.get_channel(int(channel_id))
         if channel is not None:
             return channel
-        try:
+        with posting_errors(channel_id, "see"):
             return await self.client.fetch_channel(int(channel_id))
-        except discord.NotFound:
-            raise ChannelUnavailable(f"the roundup channel {channel_id} no longer exists") from None
-        except discord.Forbidden:
-            raise ChannelUnavailable(f"paperbot cannot see the roundup channel {channel_id}") from None
-        except TRANSIENT as exc:
-            raise TransientPostError(f"cannot reach the roundup channel {channel_id} ({type(exc).__name__})") from exc
 
     async def check(self, channel_id: str) -> None:
         channel = await self._channel(channel_id)
@@ -46,27 +60,17 @@ class DiscordPoster:
 
     async def send(self, channel_id: str, text: str, papers: Sequence[tuple[int, int]] = ()) -> str:
         channel = await self._channel(channel_id)
-        try:
-            view = entry_buttons(papers)  # Discuss / Read per entry
+        with posting_errors(channel_id, "post in"):
+            view = entry_buttons(papers)  # Discuss / Read for the entry
             message = await channel.send(text, allowed_mentions=discord.AllowedMentions.none(), view=view)
-        except discord.NotFound:
-            raise ChannelUnavailable(f"the roundup channel {channel_id} no longer exists") from None
-        except discord.Forbidden:
-            raise ChannelUnavailable(f"paperbot may not post in the roundup channel {channel_id}") from None
-        except TRANSIENT as exc:
-            raise TransientPostError(f"Discord did not take the roundup ({type(exc).__name__})") from exc
         return str(message.id)
 
-    async def sent_since(self, channel_id: str, since: datetime) -> list[str]:
+    async def sent_since(self, channel_id: str, since: datetime) -> list[tuple[str, str]]:
         channel = await self._channel(channel_id)
         me = self.client.user
-        try:
+        with posting_errors(channel_id, "read"):
             return [
-                message.content
-                async for message in channel.history(after=since, limit=100, oldest_first=True)
+                (str(message.id), message.content)
+                async for message in channel.history(after=since, limit=HISTORY_LIMIT, oldest_first=True)
                 if me is not None and message.author.id == me.id
             ]
-        except TRANSIENT as exc:
-            raise TransientPostError(f"cannot read the roundup channel {channel_id} ({type(exc).__name__})") from exc
-        except discord.HTTPException as exc:
-            raise ChannelUnavailable(f"cannot read the roundup channel {channel_id} ({exc.status})") from None

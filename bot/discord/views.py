@@ -1,5 +1,5 @@
-"""Buttons on a paper's message: "Discuss" and "Read in my language"; on a roundup block, one
-pair per entry, labelled with the entry's number.
+"""Buttons on a paper's message (a /paper card, a roundup entry): "Discuss" and "Read in my
+language"; on a message of several papers, one pair per paper, labelled with its number.
 
 They are dynamic items: the paper is in the button's custom id (`pb:discuss:123`), so a button
 posted yesterday still works after a restart. Clicks are handled by the reading cog.
@@ -57,11 +57,15 @@ def read_buttons(paper_ids: list[int]) -> discord.ui.View | None:
 
 
 def entry_buttons(papers: Sequence[tuple[int, int]]) -> discord.ui.View | None:
-    """Discuss and Read buttons for each roundup entry in a message, given as (entry number,
-    paper id) (two rows for five entries), or None for a message without entries."""
+    """Discuss and Read buttons for the roundup entries in a message, given as (entry number,
+    paper id): a message of one entry has the paper's two buttons; one of several (a run stored
+    before each entry had its own message) a numbered pair per entry, two rows for five
+    entries; a message without entries none."""
     numbered = list(papers)[: ENTRIES_PER_ROW * (MAX_ROWS // 2)]
     if not numbered:
         return None
+    if len(numbered) == 1:
+        return paper_buttons(numbered[0][1])
     view = discord.ui.View(timeout=None)
     for start in range(0, len(numbered), ENTRIES_PER_ROW):
         group = numbered[start : start + ENTRIES_PER_ROW]

@@ -80,11 +80,14 @@ class Usage:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who a call is for: the ledger and the per-guild budget use it."""
+    """Who a call is for: the ledger and the per-guild budget use it. `guild_id` names whose
+    budget it spends (a server's, or a member's own in direct messages), `budget_name` how the
+    reader is told that budget is spent."""
 
     feature: str
     guild_id: str | None = None
     user_id: str | None = None
+    budget_name: str = "this server's daily LLM token budget"
 
 
 @dataclass
@@ -142,8 +145,7 @@ class LLMClient:
         if caller.guild_id and guild_limit is not None:
             if await tokens_spent_today(self.db, caller.guild_id) >= guild_limit:
                 raise BudgetExceeded(
-                    f"this server's daily LLM token budget ({guild_limit:,} tokens) is spent; "
-                    "it resets at midnight UTC"
+                    f"{caller.budget_name} ({guild_limit:,} tokens) is spent; it resets at midnight UTC"
                 )
 
     async def _record(

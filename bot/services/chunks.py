@@ -33,25 +33,20 @@ def fit(text: str, limit: int) -> str:
 def pack_entries(entries: list[str], limit: int = CHAT_LIMIT, separator: str = "\n\n") -> list[str]:
     """Join entries into as few messages as fit; an entry is never split across two messages
     (one longer than `limit` on its own is cut to fit)."""
-    return [text for text, _ in pack_groups(entries, limit, separator)]
-
-
-def pack_groups(entries: list[str], limit: int = CHAT_LIMIT, separator: str = "\n\n") -> list[tuple[str, list[int]]]:
-    """`pack_entries`, each message with the positions in `entries` of the entries it holds."""
-    blocks: list[tuple[str, list[int]]] = []
-    current, held = "", []
-    for position, entry in enumerate(entries):
+    blocks: list[str] = []
+    current = ""
+    for entry in entries:
         entry = fit(entry.strip(), limit)
         if not entry:
             continue
         candidate = f"{current}{separator}{entry}" if current else entry
         if len(candidate) <= limit:
-            current, held = candidate, held + [position]
+            current = candidate
         else:
-            blocks.append((current, held))
-            current, held = entry, [position]
+            blocks.append(current)
+            current = entry
     if current:
-        blocks.append((current, held))
+        blocks.append(current)
     return blocks
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.errors import PaperbotError
 from bot.llm.client import Caller, TextCallback, Usage
@@ -136,7 +136,7 @@ async def rewrite_query(library: Library, question: str, caller: Caller) -> tupl
     result = await run_task(
         library.llm(),
         "rewrite_query",
-        Caller("rewrite_query", caller.guild_id, caller.user_id),
+        replace(caller, feature="rewrite_query"),
         usage,
         values={"question": question},
         max_tokens=REWRITE_MAX_TOKENS,

@@ -28,7 +28,7 @@ from bot.llm.errors import LLMError, LLMNotConfigured
 from bot.llm.prompts import load_prompt
 from bot.llm.task import run_task
 from bot.llm.tokens import truncate_to_tokens
-from bot.services.chunks import escape_markdown, fit, pack_groups
+from bot.services.chunks import CHAT_LIMIT, escape_markdown, fit
 from bot.services.context import source_text
 from bot.services.language import language_name, normalize_tag, written_in
 from bot.services.library import Library
@@ -109,6 +109,11 @@ class RoundupBlock:
     text: str
     papers: list[tuple[int, int]]
 
+    @property
+    def paper(self) -> int | None:
+        """The paper a message of exactly one entry is about: a 👍 or 🔖 on it names that paper."""
+        return self.papers[0][1] if len(self.papers) == 1 else None
+
 
 @dataclass
 class Roundup:
@@ -125,26 +130,25 @@ class Roundup:
 
     @property
     def blocks(self) -> list[str]:
-        """Chat-ready messages of at most 2,000 characters, split between entries."""
+        """Chat-ready messages of at most 2,000 characters: a header, then one per entry."""
         return [block.text for block in self.posts]
 
     @property
     def posts(self) -> list[RoundupBlock]:
-        """`blocks` with the papers of the entries in each."""
+        """`blocks` with the paper of each entry's message. One message per entry, so that a
+        reaction on it (👍 worth reading, 🔖 save) is about exactly one paper."""
         if not self.entries:
             return []
         about = f" · {escape_markdown(self.topic)}" if self.topic else ""
-        header = f"📰 **Paper roundup · {self.date}**{about} · {len(self.entries)} paper{'s' if len(self.entries) != 1 else ''} · {language_name(self.lang)}"
-        entries = [header] + [entry.render(n) for n, entry in enumerate(self.entries, start=1)]
+        header = [f"📰 **Paper roundup · {self.date}**{about} · {len(self.entries)} paper{'s' if len(self.entries) != 1 else ''} · {language_name(self.lang)}"]
         if self.untranslated:
-            entries.append(
+            header.append(
                 f"*{self.untranslated} of {len(self.entries)} summaries are not in "
                 f"{language_name(self.lang)}{': ' + self.note if self.note else ''}.*"
             )
-        numbered = {position: (position, entry.paper.id) for position, entry in enumerate(self.entries, start=1)}
-        return [
-            RoundupBlock(text, [numbered[position] for position in held if position in numbered])
-            for text, held in pack_groups(entries)
+        return [RoundupBlock(fit("\n".join(header), CHAT_LIMIT), [])] + [
+            RoundupBlock(fit(entry.render(number), CHAT_LIMIT), [(number, entry.paper.id)])
+            for number, entry in enumerate(self.entries, start=1)
         ]
 
     @property

@@ -5,11 +5,12 @@ Exactly once, across crashes, restarts and several processes on one database:
   processes): the claimant becomes its `owner` until `lease_until`, renewed as each block goes
   out. Another process leaves a live run alone and takes over only a run whose lease expired
   (its owner died), so a run is posted by one process at a time;
-- the roundup's blocks (with their entries' papers, for the buttons) are stored with the run
-  before the first is sent; each message id is
-  added as it is sent, and the run is marked 'done' (or 'empty') after the last. A resumed run
-  posts the remaining stored blocks, never a rebuilt roundup; the channel's recent messages tell
-  which of them already went out (a crash can fall between a send and its record);
+- the roundup's blocks (a header, one message per entry with its paper, for the buttons, then
+  the watch line) are stored with the run before the first is sent; each message id is added as
+  it is sent, with its entry's paper (so a 👍 or 🔖 on it counts for that paper), and the run is
+  marked 'done' (or 'empty') after the last. A resumed run posts the remaining stored blocks,
+  never a rebuilt roundup; the channel's recent messages tell which of them already went out (a
+  crash can fall between a send and its record), and those are recorded as if just sent;
 - a run left unfinished is resumed whatever the local date now is (across midnight), up to
   RESUME_DAYS later; a transient error (Discord or the network failing) is retried with backoff
   before the run is final;
@@ -38,8 +39,9 @@ from bot.llm.client import Caller
 from bot.services.guilds import GuildSettings, scheduled_guilds
 from bot.services.library import Library
 from bot.services.reading_messages import roundup_watch_line
-from bot.services.roundup import build_roundup
-from bot.services.watches import roundup_deliveries
+from bot.services.roundup import RoundupBlock, build_roundup
+from bot.services.votes import remember_paper_message
+from bot.services.watches import hand_out, roundup_deliveries
 from bot.store import Database
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,10 @@ class TransientPostError(Exception):
     """Posting failed for a reason that may pass (Discord or the network); worth retrying."""
 
 
+class LostRun(Exception):
+    """Another process took the run over (this one's lease ran out): it posts the rest."""
+
+
 class Poster(Protocol):
     def serves(self, guild_id: str) -> bool:
         """Whether this process posts for the server (its shard is one this process holds)."""
@@ -69,8 +75,18 @@ class Poster(Protocol):
         """Post `text`, with a button per roundup entry in `papers` ((entry number, paper id));
         returns the message id. Raises ChannelUnavailable or TransientPostError."""
 
-    async def sent_since(self, channel_id: str, since: datetime) -> list[str]:
-        """The contents of paperbot's own messages in the channel since `since`."""
+    async def sent_since(self, channel_id: str, since: datetime) -> list[tuple[str, str]]:
+        """(message id, content) of paperbot's own messages in the channel since `since`."""
+
+
+def stored_posts(run: dict) -> list[RoundupBlock]:
+    """A run's stored blocks with their entries' papers (a run stored before those were kept
+    has NULL: its blocks post without buttons)."""
+    papers = json.loads(run["block_papers"] or "[]")
+    return [
+        RoundupBlock(text, [tuple(pair) for pair in papers[number]] if number < len(papers) else [])
+        for number, text in enumerate(json.loads(run["blocks"]))
+    ]
 
 
 def utc_now() -> datetime:
@@ -224,19 +240,17 @@ class RoundupScheduler:
                 run |= await self._compose(guild, local_date)
             else:
                 log.warning("resuming the unfinished roundup of guild %s for %s", guild.guild_id, local_date)
-            blocks = json.loads(run["blocks"])
+            posts = stored_posts(run)
             sent = len(json.loads(run["message_ids"]))
-            if resumed and sent < len(blocks):
+            if resumed and sent < len(posts):
                 started_at = datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))
-                sent = await self._already_sent(channel_id, started_at, blocks, sent)
-            # runs stored before entries' papers were kept (NULL) post without buttons
-            papers = json.loads(run["block_papers"] or "[]")
-            for number in range(sent, len(blocks)):
-                entries = papers[number] if number < len(papers) else []
-                message_id = await self.poster.send(channel_id, blocks[number], [tuple(pair) for pair in entries])
-                if not await self._record_sent(guild.guild_id, local_date, message_id):
-                    log.warning("lost the roundup of guild %s for %s to another process", guild.guild_id, local_date)
-                    return RunOutcome(guild.guild_id, local_date, "sending")
+                sent = await self._already_sent(guild.guild_id, local_date, channel_id, started_at, posts, sent)
+            for post in posts[sent:]:
+                message_id = await self.poster.send(channel_id, post.text, post.papers)
+                await self._record_sent(guild.guild_id, local_date, message_id, post.paper)
+        except LostRun:
+            log.warning("lost the roundup of guild %s for %s to another process", guild.guild_id, local_date)
+            return RunOutcome(guild.guild_id, local_date, "sending")
         except ChannelUnavailable as exc:
             log.warning("roundup of guild %s not posted: %s", guild.guild_id, exc)
             await self._finish(guild.guild_id, local_date, "failed", error=str(exc))
@@ -244,7 +258,7 @@ class RoundupScheduler:
         except TransientPostError as exc:
             return await self._retry_later(guild.guild_id, local_date, run["attempts"] + 1, str(exc))
         await self._finish(guild.guild_id, local_date, run["outcome"])
-        return RunOutcome(guild.guild_id, local_date, run["outcome"], messages=len(blocks))
+        return RunOutcome(guild.guild_id, local_date, run["outcome"], messages=len(posts))
 
     async def _compose(self, guild: GuildSettings, local_date: str) -> dict:
         """Build the roundup and store its blocks with the run; returns the stored columns."""
@@ -264,37 +278,51 @@ class RoundupScheduler:
         )
         posts = roundup.posts
         has_news = bool(posts) and roundup.date != previous
-        if has_news:  # with the daily line for members whose DMs are closed (their watch matches)
-            blocks = [post.text for post in posts]
-            blocks += roundup_watch_line(await roundup_deliveries(self.db, guild.guild_id))
-        else:
-            blocks = [EMPTY_DAY_NOTE] if guild.note_when_empty else []
-        papers = [post.papers for post in posts] if has_news else []
-        stored = {"blocks": json.dumps(blocks, ensure_ascii=False), "block_papers": json.dumps(papers),
+        if not has_news:
+            posts = [RoundupBlock(EMPTY_DAY_NOTE, [])] if guild.note_when_empty else []
+        # the daily line for members whose DMs are closed (their watch matches), on a day
+        # without news too: it is the only way those members hear of them
+        deliveries = await roundup_deliveries(self.db, guild.guild_id)
+        posts += [RoundupBlock(line, []) for line in roundup_watch_line(deliveries)]
+        stored = {"blocks": json.dumps([post.text for post in posts], ensure_ascii=False),
+                  "block_papers": json.dumps([post.papers for post in posts]),
                   "outcome": "done" if has_news else "empty", "digest_date": roundup.date}
-        await self.db.execute(
-            "UPDATE roundup_runs SET blocks = ?, block_papers = ?, outcome = ?, digest_date = ? "
-            "WHERE guild_id = ? AND local_date = ? AND owner = ?",
-            (stored["blocks"], stored["block_papers"], stored["outcome"], stored["digest_date"],
-             guild.guild_id, local_date, self.owner),
-        )
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE roundup_runs SET blocks = ?, block_papers = ?, outcome = ?, digest_date = ? "
+                "WHERE guild_id = ? AND local_date = ? AND owner = ?",
+                (stored["blocks"], stored["block_papers"], stored["outcome"], stored["digest_date"],
+                 guild.guild_id, local_date, self.owner),
+            )
+            if cursor.rowcount != 1:
+                raise LostRun()
+            await hand_out(conn, deliveries)  # with the run that carries them: once, never lost
         return stored
 
-    async def _record_sent(self, guild_id: str, local_date: str, message_id: str) -> bool:
-        """Add a sent message and renew the lease; False if another process owns the run now."""
+    async def _record_sent(self, guild_id: str, local_date: str, message_id: str, paper_id: int | None) -> None:
+        """Add a sent message (an entry's: tied to its paper, for reactions) and renew the lease;
+        LostRun if another process owns the run now."""
         async with self.db.transaction() as conn:
+            if paper_id is not None:  # the message is real whoever owns the run now
+                await remember_paper_message(conn, guild_id, message_id, paper_id)
             cursor = await conn.execute(
                 "UPDATE roundup_runs SET message_ids = json_insert(message_ids, '$[#]', ?), lease_until = ? "
                 "WHERE guild_id = ? AND local_date = ? AND owner = ?",
                 (message_id, iso(self.clock() + timedelta(seconds=LEASE_S)), guild_id, local_date, self.owner),
             )
-            return cursor.rowcount == 1
+            owned = cursor.rowcount == 1
+        if not owned:  # raised after the commit: the paper's message is kept
+            raise LostRun()
 
-    async def _already_sent(self, channel_id: str, since: datetime, blocks: list[str], recorded: int) -> int:
-        """How many leading blocks of an interrupted run are already in the channel."""
-        posted = set(await self.poster.sent_since(channel_id, since))
+    async def _already_sent(
+        self, guild_id: str, local_date: str, channel_id: str, since: datetime, posts: list[RoundupBlock], recorded: int
+    ) -> int:
+        """How many leading blocks of an interrupted run are already in the channel; those found
+        there are recorded now, with their messages' ids."""
+        posted = {content: message_id for message_id, content in await self.poster.sent_since(channel_id, since)}
         seen = recorded
-        while seen < len(blocks) and blocks[seen] in posted:
+        while seen < len(posts) and posts[seen].text in posted:
+            await self._record_sent(guild_id, local_date, posted[posts[seen].text], posts[seen].paper)
             seen += 1
         return seen
 

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import aiosqlite
 import numpy as np
 
 from bot.errors import PaperbotError
@@ -135,8 +136,11 @@ async def top(
 VOTE_EMOJI, SAVE_EMOJI = "👍", "🔖"
 
 
-async def remember_paper_message(db: Database, guild_id: str, message_id: str, paper_id: int) -> None:
-    """Tie a message paperbot posted about one paper to it, for reactions."""
+async def remember_paper_message(
+    db: Database | aiosqlite.Connection, guild_id: str, message_id: str, paper_id: int
+) -> None:
+    """Tie a message paperbot posted about one paper to it, for reactions (on a connection:
+    inside that transaction)."""
     await db.execute(
         "INSERT OR REPLACE INTO paper_messages (message_id, paper_id, guild_id) VALUES (?, ?, ?)",
         (message_id, paper_id, guild_id),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
+import aiosqlite
 import numpy as np
 
 from bot.errors import PaperbotError
@@ -294,15 +295,13 @@ async def deliver_pending(
 
 
 async def roundup_deliveries(db: Database, guild_id: str) -> list[Delivery]:
-    """Matches for members whose DMs are closed, for the roundup's daily line; each is handed
-    out once (marked sent in the same transaction that reads it)."""
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "UPDATE watch_matches SET status = 'sent' WHERE status = 'roundup' AND guild_id = ? "
-            "RETURNING user_id, paper_id, (SELECT query FROM watches w WHERE w.id = watch_id)",
-            (guild_id,),
-        )
-        rows = sorted(tuple(row) for row in await cursor.fetchall())
+    """Matches waiting for the roundup's daily line (members whose DMs are closed), by member.
+    They wait until `hand_out` marks them sent with the roundup that carries them."""
+    rows = await db.fetchall(
+        "SELECT m.user_id, m.paper_id, w.query FROM watch_matches m JOIN watches w ON w.id = m.watch_id "
+        "WHERE m.status = 'roundup' AND m.guild_id = ? ORDER BY m.user_id, m.paper_id",
+        (guild_id,),
+    )
     details = {p.id: p for p in await paper_details(db, [row[1] for row in rows])}
     deliveries: dict[str, Delivery] = {}
     for user_id, paper_id, query in rows:
@@ -310,3 +309,13 @@ async def roundup_deliveries(db: Database, guild_id: str) -> list[Delivery]:
         if paper_id in details:
             delivery.papers.append((details[paper_id], query))
     return list(deliveries.values())
+
+
+async def hand_out(conn: aiosqlite.Connection, deliveries: list[Delivery]) -> None:
+    """Mark the roundup's line as delivered, inside the transaction that stores the roundup
+    carrying it: each match goes out once, and none is lost to a crash in between."""
+    await conn.executemany(
+        "UPDATE watch_matches SET status = 'sent' WHERE status = 'roundup' AND guild_id = ? AND user_id = ? "
+        "AND paper_id = ?",
+        [(d.member.guild_id, d.member.user_id, paper.id) for d in deliveries for paper, _ in d.papers],
+    )

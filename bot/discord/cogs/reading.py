@@ -22,9 +22,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.choices import LANGUAGE_CHOICES, paper_choices
+from bot.discord.llm_commands import caller_in
 from bot.discord.replies import reply_for
 from bot.discord.views import PaperButton, paper_buttons
-from bot.llm.client import Caller
 from bot.services import reading_messages as render
 from bot.services import votes, watches
 from bot.services.chunks import fit
@@ -118,7 +118,7 @@ class Reading(commands.Cog):
     async def read_in_my_language(self, interaction: discord.Interaction, paper_id: int) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         lang = await reading_language(self.bot.lib.db, str(interaction.user.id), str(interaction.locale))
-        caller = Caller("read_in_language", str(interaction.guild_id) if interaction.guild_id else None, str(interaction.user.id))
+        caller = caller_in("read_in_language", interaction.guild_id, interaction.user.id)
         result = await read_in_language(self.bot.lib, paper_id, lang, caller=caller)
         for message in render.in_language_messages(result):
             await interaction.followup.send(message, ephemeral=True)
@@ -195,7 +195,7 @@ class Reading(commands.Cog):
         ]
         paper = await paper_detail(lib.db, paper_id)
         lang = await member_language(lib.db, str(message.author.id))
-        caller = Caller("discuss", str(message.guild.id), str(message.author.id))
+        caller = caller_in("discuss", message.guild.id, message.author.id)
         answer = await discuss(lib, paper, question, exchange, lang=lang, caller=caller)
         for text in answer_messages(answer):
             await message.channel.send(text)

@@ -21,6 +21,7 @@ from bot.discord.views import entry_buttons
 from bot.services.roundup import ROUNDUP_LIMIT, build_roundup
 from bot.services.scheduler import RoundupScheduler
 from bot.services.sources import fetch_sources
+from bot.services.votes import remember_paper_message
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,10 @@ class Roundup(commands.Cog):
         if not result.posts:
             await ctx.send(result.empty_message)
             return
-        for post in result.posts:
-            await ctx.send(post.text, view=entry_buttons(post.papers))
+        for post in result.posts:  # as the scheduled roundup: a header, then a message per entry
+            message = await ctx.send(post.text, view=entry_buttons(post.papers))
+            if ctx.guild is not None and post.paper is not None:  # 👍 and 🔖 on it count for its paper
+                await remember_paper_message(self.bot.lib.db, str(ctx.guild.id), str(message.id), post.paper)
 
 
 async def setup(bot) -> None:
