@@ -71,6 +71,12 @@ async def until(check, timeout: float = 10.0):
     raise AssertionError("never happened")
 
 
+async def react(fake_discord, guild, channel: str, *reactions: tuple[dict, str, dict]) -> None:
+    """Members add reactions, in order: (message, emoji, member) each."""
+    for message, emoji, user in reactions:
+        await fake_discord.react(guild, channel, message["id"], emoji, user)
+
+
 def button(message: dict, action: str) -> str:
     return next(c["custom_id"] for row in message["components"] for c in row["components"] if c["custom_id"].startswith(f"pb:{action}:"))
 
@@ -118,12 +124,8 @@ async def test_reactions_count_once_per_member_and_top_ranks_by_them(paperbot, f
     general = channel_id(guild, "general")
     omg, sam = await paper_card(fake_discord, bot, guild, OMG_NET), await paper_card(fake_discord, bot, guild, MEDICAL_SAM)
     alice, bob = fake_discord.user("alice"), fake_discord.user("bob")
-    await fake_discord.react(guild, general, omg["id"], "👍", alice)
-    await fake_discord.react(guild, general, omg["id"], "👍", alice)  # twice: still one member
-    await fake_discord.react(guild, general, sam["id"], "👍", alice)
-    await fake_discord.react(guild, general, sam["id"], "👍", bob)
-    await fake_discord.react(guild, general, sam["id"], "🔖", bob)
-    await fake_discord.react(guild, general, omg["id"], "🎉", bob)  # means nothing
+    await react(fake_discord, guild, general, (omg, "👍", alice), (omg, "👍", alice),  # twice: still one member
+                (sam, "👍", alice), (sam, "👍", bob), (sam, "🔖", bob), (omg, "🎉", bob))  # 🎉 means nothing
 
     async def ranked():
         top = await votes.top(bot.lib.db, guild["id"])
@@ -333,12 +335,9 @@ async def test_votes_and_saves_on_roundup_entries_count_once_per_member_and_show
         papers, general = channel_id(guild, "papers"), channel_id(guild, "general")
         header, first, second, _ = await scheduled_roundup(fake_discord, bot, guild, clock, max_papers=3)
         alice, bob = fake_discord.user("alice"), fake_discord.user("bob")
-        await fake_discord.react(guild, papers, first["id"], "👍", alice)
-        await fake_discord.react(guild, papers, first["id"], "👍", alice)  # twice: still one member
-        await fake_discord.react(guild, papers, second["id"], "👍", alice)
-        await fake_discord.react(guild, papers, second["id"], "👍", bob)
-        await fake_discord.react(guild, papers, second["id"], "🔖", alice)
-        await fake_discord.react(guild, papers, header["id"], "👍", bob)  # the header names no paper
+        await react(fake_discord, guild, papers, (first, "👍", alice), (first, "👍", alice),  # twice: still one member
+                    (second, "👍", alice), (second, "👍", bob), (second, "🔖", alice),
+                    (header, "👍", bob))  # the header names no paper
 
         async def counted():
             return await group_counts(bot, guild) == {entry_paper(second): (2, 1), entry_paper(first): (1, 0)}
@@ -426,9 +425,8 @@ async def test_a_roundup_stopped_mid_send_resumes_with_the_rest_and_votes_on_bot
         assert run["status"] == "done" and json.loads(run["message_ids"]) == [m["id"] for m in posted]
 
         alice, bob = fake_discord.user("alice"), fake_discord.user("bob")
-        await fake_discord.react(guild, papers, first["id"], "👍", alice)  # posted by the run that died
-        await fake_discord.react(guild, papers, third["id"], "👍", bob)  # posted by the resumed run
-        await fake_discord.react(guild, papers, third["id"], "🔖", alice)
+        await react(fake_discord, guild, papers, (first, "👍", alice),  # posted by the run that died
+                    (third, "👍", bob), (third, "🔖", alice))  # posted by the resumed run
 
         async def counted():
             return await group_counts(bot, guild) == {entry_paper(first): (1, 0), entry_paper(third): (1, 1)}
