@@ -1,7 +1,8 @@
 """The group's reading room on Discord: votes by reaction, reading lists, top papers, each
 member's language, watches delivered by DM, and a discussion thread per paper.
 
-- 👍 and 🔖 on a paper's message (a /paper card, a discussion's first message) vote and save.
+- 👍 and 🔖 on a paper's message (a /paper card, a roundup entry, a discussion's first message)
+  vote and save.
 - "Discuss" opens (or points to) the paper's thread in that channel; messages in the thread
   that the bot can read (mentions, or all with the message-content intent) are answered about
   the paper, with the thread's recent messages as context, under the /ask cooldown and budgets.
