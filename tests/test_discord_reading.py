@@ -389,8 +389,8 @@ class DyingPoster(DiscordPoster):
         super().__init__(client)
         self.left = dies_after
 
-    async def send(self, channel_id, text, papers=()):
-        message_id = await super().send(channel_id, text, papers)
+    async def send(self, channel_id, text, paper_id=None):
+        message_id = await super().send(channel_id, text, paper_id)
         self.left -= 1
         if self.left == 0:
             raise ProcessDied()

@@ -60,7 +60,7 @@ class RecordingPoster:
         if channel_id in self.deleted:
             raise ChannelUnavailable(f"channel {channel_id} was deleted")
 
-    async def send(self, channel_id: str, text: str, papers=()) -> str:
+    async def send(self, channel_id: str, text: str, paper_id=None) -> str:
         if channel_id in self.deleted:
             raise ChannelUnavailable(f"channel {channel_id} was deleted")
         if self.failures:
@@ -289,8 +289,8 @@ async def test_a_run_lost_to_another_process_stops_and_its_last_entry_still_take
     clock.now = datetime(2024, 12, 14, 8, 0, tzinfo=timezone.utc)
     send = poster.send
 
-    async def send_then_lose_the_run(channel_id, text, papers=()):
-        message_id = await send(channel_id, text, papers)
+    async def send_then_lose_the_run(channel_id, text, paper_id=None):
+        message_id = await send(channel_id, text, paper_id)
         if len(poster.texts(channel_id)) == 2:  # meanwhile another process took the run over
             await library.db.execute("UPDATE roundup_runs SET owner = 'second' WHERE guild_id = 'g'")
         return message_id

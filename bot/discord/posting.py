@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
 import aiohttp
 import discord
 
-from bot.discord.views import entry_buttons
+from bot.discord.views import paper_buttons
 from bot.services.scheduler import ChannelUnavailable, TransientPostError
 
 # What may pass if tried again later: Discord's own errors, rate limits, the network
@@ -58,10 +58,10 @@ class DiscordPoster:
         if guild is not None and not channel.permissions_for(guild.me).send_messages:
             raise ChannelUnavailable(f"paperbot may not post in the roundup channel {channel_id}")
 
-    async def send(self, channel_id: str, text: str, papers: Sequence[tuple[int, int]] = ()) -> str:
+    async def send(self, channel_id: str, text: str, paper_id: int | None = None) -> str:
         channel = await self._channel(channel_id)
         with posting_errors(channel_id, "post in"):
-            view = entry_buttons(papers)  # Discuss / Read for the entry
+            view = paper_buttons(paper_id) if paper_id is not None else None
             message = await channel.send(text, allowed_mentions=discord.AllowedMentions.none(), view=view)
         return str(message.id)
 

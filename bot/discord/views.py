@@ -1,5 +1,5 @@
 """Buttons on a paper's message (a /paper card, a roundup entry): "Discuss" and "Read in my
-language"; on a message of several papers, one pair per paper, labelled with its number.
+language"; under an answer, a numbered "Read" per source.
 
 They are dynamic items: the paper is in the button's custom id (`pb:discuss:123`), so a button
 posted yesterday still works after a restart. Clicks are handled by the reading cog.
@@ -8,7 +8,6 @@ posted yesterday still works after a restart. Clicks are handled by the reading 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import discord
 
@@ -53,26 +52,4 @@ def read_buttons(paper_ids: list[int]) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     for number, paper_id in enumerate(paper_ids[: ENTRIES_PER_ROW * MAX_ROWS], start=1):
         view.add_item(PaperButton("read", paper_id, number))
-    return view
-
-
-def entry_buttons(papers: Sequence[tuple[int, int]]) -> discord.ui.View | None:
-    """Discuss and Read buttons for the roundup entries in a message, given as (entry number,
-    paper id): a message of one entry has the paper's two buttons; one of several (a run stored
-    before each entry had its own message) a numbered pair per entry, two rows for five
-    entries; a message without entries none."""
-    numbered = list(papers)[: ENTRIES_PER_ROW * (MAX_ROWS // 2)]
-    if not numbered:
-        return None
-    if len(numbered) == 1:
-        return paper_buttons(numbered[0][1])
-    view = discord.ui.View(timeout=None)
-    for start in range(0, len(numbered), ENTRIES_PER_ROW):
-        group = numbered[start : start + ENTRIES_PER_ROW]
-        row = 2 * (start // ENTRIES_PER_ROW)
-        for action, offset in (("discuss", 0), ("read", 1)):
-            for number, paper_id in group:
-                item = PaperButton(action, paper_id, number)
-                item.row = row + offset
-                view.add_item(item)
     return view

@@ -29,7 +29,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Protocol
@@ -71,17 +71,17 @@ class Poster(Protocol):
     async def check(self, channel_id: str) -> None:
         """Raise ChannelUnavailable unless paperbot can post in the channel."""
 
-    async def send(self, channel_id: str, text: str, papers: Sequence[tuple[int, int]] = ()) -> str:
-        """Post `text`, with a button per roundup entry in `papers` ((entry number, paper id));
-        returns the message id. Raises ChannelUnavailable or TransientPostError."""
+    async def send(self, channel_id: str, text: str, paper_id: int | None = None) -> str:
+        """Post `text` (an entry's message: with its paper's buttons); returns the message id.
+        Raises ChannelUnavailable or TransientPostError."""
 
     async def sent_since(self, channel_id: str, since: datetime) -> list[tuple[str, str]]:
         """(message id, content) of paperbot's own messages in the channel since `since`."""
 
 
 def stored_posts(run: dict) -> list[RoundupBlock]:
-    """A run's stored blocks with their entries' papers (a run stored before those were kept
-    has NULL: its blocks post without buttons)."""
+    """A run's stored blocks with their entries' papers. A run stored by an older paperbot
+    (papers not kept, or several entries in one block) posts those blocks without buttons."""
     papers = json.loads(run["block_papers"] or "[]")
     return [
         RoundupBlock(text, [tuple(pair) for pair in papers[number]] if number < len(papers) else [])
@@ -246,7 +246,7 @@ class RoundupScheduler:
                 started_at = datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))
                 sent = await self._already_sent(guild.guild_id, local_date, channel_id, started_at, posts, sent)
             for post in posts[sent:]:
-                message_id = await self.poster.send(channel_id, post.text, post.papers)
+                message_id = await self.poster.send(channel_id, post.text, post.paper)
                 await self._record_sent(guild.guild_id, local_date, message_id, post.paper)
         except LostRun:
             log.warning("lost the roundup of guild %s for %s to another process", guild.guild_id, local_date)

@@ -17,7 +17,7 @@ from bot.discord.choices import LANGUAGE_CHOICES
 from bot.discord.llm_commands import caller_for
 from bot.services.guilds import get_settings
 from bot.discord.posting import DiscordPoster
-from bot.discord.views import entry_buttons
+from bot.discord.views import paper_buttons
 from bot.services.roundup import ROUNDUP_LIMIT, build_roundup
 from bot.services.scheduler import RoundupScheduler
 from bot.services.sources import fetch_sources
@@ -123,8 +123,11 @@ class Roundup(commands.Cog):
             await ctx.send(result.empty_message)
             return
         for post in result.posts:  # as the scheduled roundup: a header, then a message per entry
-            message = await ctx.send(post.text, view=entry_buttons(post.papers))
-            if ctx.guild is not None and post.paper is not None:  # 👍 and 🔖 on it count for its paper
+            if post.paper is None:
+                await ctx.send(post.text)
+                continue
+            message = await ctx.send(post.text, view=paper_buttons(post.paper))
+            if ctx.guild is not None:  # 👍 and 🔖 on it count for its paper
                 await remember_paper_message(self.bot.lib.db, str(ctx.guild.id), str(message.id), post.paper)
 
 
