@@ -568,6 +568,47 @@ async def test_two_shard_processes_on_one_database_each_post_their_own_servers_o
         await asyncio.gather(*runners, return_exceptions=True)
 
 
+async def test_settings_of_servers_that_removed_the_bot_while_it_was_offline_are_retired_at_start(
+    fake_discord, corpus_db, openai_server
+):
+    """This process serves shard 0 of 2. Stored: a server of shard 0 it is still in, one of shard
+    0 that removed it while it was offline (the gateway no longer lists it), and one of shard 1
+    (another process's, unknown here)."""
+    fake_discord.shard_count = 2
+    guilds = []
+    while {fake_discord.shard_of(g["id"]) for g in guilds} != {0, 1}:
+        guilds.append(fake_discord.add_guild(f"club {len(guilds)}", ["papers"]))
+        await asyncio.sleep(0.003)  # a guild's shard follows its id's millisecond
+    kept = next(g for g in guilds if fake_discord.shard_of(g["id"]) == 0)
+    other_shard = next(g for g in guilds if fake_discord.shard_of(g["id"]) == 1)
+    left = fake_discord.add_guild("left while paperbot was offline", ["papers"])
+    while fake_discord.shard_of(left["id"]) != 0:
+        await asyncio.sleep(0.003)
+        left = fake_discord.add_guild("left while paperbot was offline", ["papers"])
+    async with await Database.open(corpus_db) as db:
+        for guild in (kept, other_shard, left):
+            await update_settings(db, guild["id"], channel_id=channel_id(guild, "papers"), post_time="07:00",
+                                  tz="UTC", enabled=True, max_papers=2)
+    fake_discord.guilds.pop(left["id"])  # gone from the gateway's list; its channel would still take posts
+
+    bot = PaperBot(bot_settings(corpus_db, openai_server, PAPERBOT_SHARD_COUNT=2, PAPERBOT_SHARD_IDS=[0]),
+                   clock=Clock(datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)))  # every roundup is due
+    await bot.login("fake-token")
+    runner = asyncio.create_task(bot.connect(reconnect=False))
+    try:
+        await asyncio.wait_for(bot.wait_until_ready(), 10)
+        await fake_discord.wait_for(lambda: fake_discord.messages.get(channel_id(kept, "papers")))
+        await asyncio.sleep(0.5)  # more scheduler ticks
+        stored = {row[0] for row in await bot.lib.db.fetchall("SELECT guild_id FROM guild_settings")}
+        assert stored == {kept["id"], other_shard["id"]}
+        assert not fake_discord.messages.get(channel_id(left, "papers")), "no roundup for a server paperbot left"
+        assert await last_run(bot.lib.db, left["id"]) is None
+        assert not fake_discord.messages.get(channel_id(other_shard, "papers")), "the other process posts that one"
+    finally:
+        await bot.close()
+        await asyncio.wait_for(runner, 10)
+
+
 def run_bot_against(fake: FakeDiscord, settings: Settings) -> tuple[int, float]:
     """`paperbot run` against a fake Discord served from another thread: (exit code, seconds)."""
     loop = asyncio.new_event_loop()

@@ -7,6 +7,7 @@ same rules and messages.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -140,6 +141,18 @@ async def retire_settings(db: Database, guild_id: str) -> None:
     """Forget a server's settings when paperbot leaves it (no roundup for a server it left);
     its run history stays."""
     await db.execute("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
+
+
+async def retire_departed(db: Database, present: Collection[str], serves: Callable[[str], bool]) -> list[str]:
+    """Retire the settings of servers that removed paperbot while it was offline (no leave
+    event reached it). `present` is every server the gateway listed for this process's shards;
+    `serves` says which stored servers those shards hold, so that a server of another shard
+    process is left alone. Returns the retired servers' ids."""
+    rows = await db.fetchall("SELECT guild_id FROM guild_settings ORDER BY guild_id")
+    departed = [row[0] for row in rows if row[0] not in present and serves(row[0])]
+    for guild_id in departed:
+        await retire_settings(db, guild_id)
+    return departed
 
 
 async def scheduled_guilds(db: Database) -> list[GuildSettings]:

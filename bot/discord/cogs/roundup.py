@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from bot.discord.choices import LANGUAGE_CHOICES
 from bot.discord.llm_commands import caller_for
-from bot.services.guilds import get_settings
+from bot.services.guilds import get_settings, retire_departed
 from bot.discord.posting import DiscordPoster
 from bot.discord.views import paper_buttons
 from bot.services.roundup import ROUNDUP_LIMIT, build_roundup
@@ -76,9 +76,22 @@ class Roundup(commands.Cog):
             ready.cancel()
             stopped.cancel()
         if ready.done() and not ready.cancelled():
+            await self._retire_departed_servers()
             await job
         else:
             job.close()
+
+    async def _retire_departed_servers(self) -> None:
+        """Before the first roundup: servers that removed paperbot while it was offline get no
+        leave event, so compare the stored settings with the servers the gateway listed."""
+        present = {str(guild.id) for guild in self.bot.guilds}  # unavailable ones (an outage) too
+        try:
+            departed = await retire_departed(self.bot.lib.db, present, self.scheduler.poster.serves)
+        except Exception:  # the roundups can still go out; the check runs again at the next start
+            log.exception("retiring the settings of servers paperbot has left failed")
+            return
+        for guild_id in departed:
+            log.info("no longer in server %s; its roundup settings are retired", guild_id)
 
     async def fetch_sources(self) -> None:
         async with self._fetch_lock:
