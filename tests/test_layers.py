@@ -31,16 +31,28 @@ def modules() -> dict[str, Path]:
     return {module_name(path): path for path in PACKAGE.rglob("*.py")}
 
 
+def imported_from(node: ast.ImportFrom, package: str) -> str:
+    """The absolute name of what `from ... import` reads from, in a module of `package`:
+    `from ..store import db` in bot.services.qa reads from bot.store."""
+    if node.level == 0:
+        return node.module or ""
+    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def imports_of(path: Path, known: set[str]) -> set[str]:
     """Every bot module `path` imports, anywhere in the file (a deferred import inside a
-    function still ties the two modules together)."""
+    function still ties the two modules together), relative imports included."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom):
+            source = imported_from(node, package)
             # `from bot.services import qa` imports the module bot.services.qa
-            found |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module for a in node.names}
+            found |= {f"{source}.{a.name}" if f"{source}.{a.name}" in known else source for a in node.names}
     return {name for name in found if name in known}
 
 
@@ -105,3 +117,13 @@ def test_the_checks_see_what_they_look_for():
     edges = graph()
     assert "bot.store.db" in edges["bot.store"] and "bot.services.qa" in edges["bot.cli"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_relative_imports_are_read_as_the_modules_they_name():
+    def read(source: str, package: str) -> str:
+        return imported_from(ast.parse(source).body[0], package)
+
+    assert read("from . import qa", "bot.services") == "bot.services"
+    assert read("from .qa import answer", "bot.services") == "bot.services.qa"
+    assert read("from ..discord import bot", "bot.services") == "bot.discord"
+    assert read("from ...cli import main", "bot.corpus.parsers") == "bot.cli"
