@@ -183,7 +183,7 @@ def _print_results(results: list, empty_message: str) -> None:
         table.add_row(
             str(number), escape(result.key), escape(result.title), result.published or "", f"{result.score:.3f}"
         )
-    out.print(table)
+    _print_table(table)
 
 
 async def cmd_show(args, lib: Library) -> int:
@@ -265,8 +265,13 @@ def _print_table(table: Table) -> None:
     if table.show_header:
         lines.append("\t".join(str(column.header) for column in table.columns))
     for row in zip(*(column.cells for column in table.columns)):
-        lines.append("\t".join(Text.from_markup(cell).plain if isinstance(cell, str) else str(cell) for cell in row))
+        lines.append("\t".join(_tsv_cell(Text.from_markup(cell).plain if isinstance(cell, str) else str(cell)) for cell in row))
     print("\n".join(lines), file=out.file)  # not out.print: rich would turn the tabs into spaces
+
+
+def _tsv_cell(text: str) -> str:
+    # a tab or line break inside a paper title would shift the columns of its line
+    return " ".join(text.split())
 
 
 async def cmd_similar(args, lib: Library) -> int:

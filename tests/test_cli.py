@@ -63,6 +63,31 @@ async def test_stats_piped_names_every_digest_file_whole(tmp_path):
     assert rows["fmt000_2024-08-01_dailay_paper_info.md"][:2] == ["structured-summaries", "2024-08-01"]
 
 
+LONG_TITLE = ("A deliberately long title about distillation of segmentation models, written out in full so that "
+              "no terminal of eighty columns could show it whole")
+LONG_TITLE_DIGEST = f"""\
+### LLM
+|Publish Date|Title|Authors|Homepage|Code|
+| :---: | :---: | :---: | :---: | :---: |
+|**2025-01-02**|**{LONG_TITLE}**|A. Author et.al.|[2501.00004v1](http://arxiv.org/abs/2501.00004v1)|null|
+|**2025-01-02**|**Distillation\tacross a tab**|B. Author et.al.|[2501.00005v1](http://arxiv.org/abs/2501.00005v1)|null|
+"""
+
+
+async def test_search_and_similar_piped_print_whole_titles_in_tab_separated_lines(tmp_path):
+    (tmp_path / "long.md").write_text(LONG_TITLE_DIGEST, encoding="utf-8")
+    assert (await run(tmp_path, "ingest", str(tmp_path / "long.md")))[0] == 0
+    code, out, _ = await run(tmp_path, "search", "distillation", "--mode", "lexical")
+    header, *rows = out.splitlines()
+    assert code == 0 and header.split("\t") == ["#", "id", "title", "date", "score"]
+    cells = {row.split("\t")[1]: row.split("\t") for row in rows}
+    assert set(cells) == {"2501.00004", "2501.00005"} and all(len(row) == 5 for row in cells.values())
+    assert cells["2501.00004"][2:4] == [LONG_TITLE, "2025-01-02"]
+    assert cells["2501.00005"][2] == "Distillation across a tab"
+    code, out, _ = await run(tmp_path, "similar", "2501.00005")
+    assert code == 0 and out.splitlines()[1].split("\t")[1:3] == ["2501.00004", LONG_TITLE]
+
+
 async def test_ask_without_an_llm_explains_and_lists_the_papers(ingested):
     code, _, err = await run(ingested, "ask", "segment anything for mitotic figures")
     assert code == 2 and "2407.12773" in err
