@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
+from bot.retrieval.embedders import normalize_rows
+from bot.retrieval.search import Retriever
+from bot.retrieval.vectors import count_missing
 from bot.services import watches
+from bot.services.background_embedding import BackgroundEmbedding
 from bot.services.guilds import SettingError, get_settings, update_settings
 from bot.services.library import Library
 from bot.services.members import Member
-from bot.services.ingest import ingest_bytes
+from bot.services.ingest import embed_new, ingest_bytes
 from bot.services.scheduler import (
     EMPTY_DAY_NOTE,
     LEASE_S,
@@ -22,8 +28,10 @@ from bot.services.scheduler import (
     TransientPostError,
     last_run,
 )
+from bot.services.sources import add_source, fetch_sources
 from bot.store import Database
 from bot.settings import Settings
+from tests.conftest import corpus_file
 from tests.support.watch_library import digest
 
 
@@ -371,3 +379,104 @@ async def test_a_dst_day_posts_once_at_0230_berlin(library, clock, poster, day, 
     assert posted_at == [first_post_utc - timedelta(days=1), first_post_utc]
     assert poster.texts("c1")[-1] == EMPTY_DAY_NOTE  # the same digest again: the note, once
     assert poster.texts("c1").count(EMPTY_DAY_NOTE) == 1
+
+
+class GatedEmbedder:
+    """An embedder (paperbot's own interface) that holds every batch until the test opens the
+    gate: a CPU embedding a large digest, on cue."""
+
+    name = "gated-test-embedder"
+    dim = 8
+
+    def __init__(self):
+        self.gate = asyncio.Event()
+        self.batches_asked = 0
+        self.running = self.most_running = 0
+        self.failures: list[Exception] = []  # raised by the next batches, one each
+
+    async def embed_passages(self, texts: list[str]):
+        self.batches_asked += 1
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            await self.gate.wait()
+            if self.failures:
+                raise self.failures.pop(0)
+            return normalize_rows(np.random.default_rng(len(texts)).standard_normal((len(texts), self.dim)))
+        finally:
+            self.running -= 1
+
+    async def embed_query(self, text: str):
+        return (await self.embed_passages([text]))[0]
+
+
+@pytest.fixture
+async def gated_library(tmp_path):
+    """An empty library whose embedder is a GatedEmbedder, and its background embedding."""
+    db = await Database.open(tmp_path / "r.db")
+    library = Library(settings=Settings(PAPERBOT_DB=tmp_path / "r.db"), db=db, retriever=Retriever(db, GatedEmbedder()))
+    embedding = BackgroundEmbedding(library)
+    yield library, library.retriever.embedder, embedding
+    await embedding.close()
+    await library.close()
+
+
+async def all_embedded(library, timeout_s: float = 10.0) -> bool:
+    for _ in range(int(timeout_s / 0.05)):
+        if await count_missing(library.db, library.retriever.embedder.name) == 0:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_a_roundup_after_a_source_fetch_does_not_wait_for_the_new_papers_to_embed(
+    tmp_path, clock, poster, gated_library
+):
+    library, embedder, embedding = gated_library
+    db = library.db
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    shutil.copy(corpus_file("001"), folder)  # a new digest arrives through a source
+    await add_source(db, str(folder))
+    await configure(library, "club", "c-club", "09:00", "UTC", max_papers=3)
+    scheduler = RoundupScheduler(
+        library, poster, clock=clock, before_roundups=lambda: fetch_sources(library, embedding=embedding)
+    )
+    clock.now = datetime(2024, 12, 14, 9, 0, tzinfo=timezone.utc)
+    outcomes = await asyncio.wait_for(scheduler.run_due(), 15)  # the embedder is still held
+    assert [o.status for o in outcomes] == ["done"]
+    assert poster.texts("c-club")[0].startswith("📰 **Paper roundup · 2024-08-05**")
+    assert embedder.batches_asked == 1 and await count_missing(db, embedder.name) > 0
+
+    embedder.gate.set()
+    assert await all_embedded(library), "the vectors came afterwards"
+    assert await db.fetchval("SELECT count(*) FROM paper_vectors WHERE embedder = ?", (embedder.name,)) > 0
+
+
+async def test_background_embedding_runs_one_at_a_time_and_a_failure_is_logged_then_retried(gated_library, caplog):
+    library, embedder, embedding = gated_library
+    await ingest_bytes(library.db, corpus_file("004").read_bytes(), "004")
+    embedding.request()
+    await asyncio.sleep(0.1)  # the first run is held at the gate
+    await ingest_bytes(library.db, corpus_file("001").read_bytes(), "001")
+    embedding.request()  # during the run: owed, not a second run
+    embedding.request()
+    assert [task.get_name() for task in asyncio.all_tasks()].count("embedding") == 1  # requests do not pile up
+    uploaded = asyncio.create_task(embed_new(library))  # /ingest embedding meanwhile waits its turn
+    await asyncio.sleep(0.1)
+    assert embedder.batches_asked == 1
+    embedder.gate.set()
+    await uploaded
+    assert await all_embedded(library) and embedder.most_running == 1
+
+    await ingest_bytes(library.db, corpus_file("003").read_bytes(), "003")
+    embedder.failures.append(RuntimeError("the embedding server went away"))
+    embedding.request()
+    for _ in range(100):
+        if "embedding the new papers failed" in caplog.text:
+            break
+        await asyncio.sleep(0.05)
+    assert "embedding the new papers failed" in caplog.text and "the embedding server went away" in caplog.text
+    assert not await all_embedded(library, timeout_s=0.2)
+    embedding.request()  # the next fetch's request
+    assert await all_embedded(library)

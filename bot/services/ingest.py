@@ -158,7 +158,8 @@ async def embed_new(library: Library, *, rebuild: bool = False, progress: EmbedP
     embedder = library.retriever.embedder
     if embedder is None:
         return 0
-    return await embed_pending(library.db, embedder, rebuild=rebuild, progress=progress)
+    async with library.embedding_lock:
+        return await embed_pending(library.db, embedder, rebuild=rebuild, progress=progress)
 
 
 async def ingest(

@@ -7,7 +7,7 @@ the retriever and, created when first needed, the LLM client.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.llm.client import LLMClient
 from bot.llm.embeddings import OpenAIEmbedder
@@ -37,6 +37,8 @@ class Library:
     db: Database
     retriever: Retriever
     _llm: LLMClient | None = None
+    # one embedding run at a time in this process: two would embed the same texts twice
+    embedding_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def llm(self) -> LLMClient:
         """The LLM client, created on first use; LLMNotConfigured says how to set one up."""

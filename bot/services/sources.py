@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlparse
 
 import aiohttp
 
+from bot.services.background_embedding import BackgroundEmbedding
 from bot.services.ingest import FileReport, digest_files, embed_new, ingest_bytes, ingest_file
 from bot.services.library import Library
 from bot.store import Database
@@ -284,13 +285,23 @@ async def fetch_all(
             await session.close()
 
 
-async def fetch_sources(library: Library, *, session: aiohttp.ClientSession | None = None) -> list[SourceResult]:
-    """What the bot runs hourly and `paperbot sources fetch` runs once: every source fetched and
-    ingested, then the new texts embedded, so search by meaning finds fetched papers at once."""
+async def fetch_sources(
+    library: Library,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    embedding: BackgroundEmbedding | None = None,
+) -> list[SourceResult]:
+    """What the bot runs hourly and before the roundups, and `paperbot sources fetch` runs once:
+    every source fetched and ingested, then the new texts embedded so that search by meaning
+    finds the fetched papers: in `embedding`'s background task when given (the bot: a roundup
+    must not wait minutes for vectors it does not use), else before returning."""
     settings = library.settings
     results = await fetch_all(
         library.db, session=session, timeout_s=settings.sources_timeout_s, max_bytes=settings.sources_max_bytes
     )
     if any(result.ok for result in results):
-        await embed_new(library)
+        if embedding is not None:
+            embedding.request()
+        else:
+            await embed_new(library)
     return results

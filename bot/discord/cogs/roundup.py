@@ -1,7 +1,8 @@
 """The daily roundup: /roundup on demand, and the schedule that posts it to each server.
 
 The scheduler and the digest-source fetcher start when this cog loads (once, from
-`setup_hook`) and stop when it unloads, letting a roundup being posted finish.
+`setup_hook`) and stop when it unloads, letting a roundup being posted finish. Fetched papers
+are embedded in the background (bot/services/background_embedding.py), cancelled at unload.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bot.discord.llm_commands import caller_for
 from bot.services.guilds import get_settings, retire_departed
 from bot.discord.posting import DiscordPoster
 from bot.discord.views import paper_buttons
+from bot.services.background_embedding import BackgroundEmbedding
 from bot.services.roundup import ROUNDUP_LIMIT, build_roundup
 from bot.services.scheduler import RoundupScheduler
 from bot.services.sources import fetch_sources
@@ -48,6 +50,7 @@ class Roundup(commands.Cog):
         )
         self._tasks: list[asyncio.Task] = []
         self._fetch_lock = asyncio.Lock()
+        self.embedding = BackgroundEmbedding(bot.lib)  # fetched papers are embedded after the roundup
 
     async def cog_load(self) -> None:
         self._tasks = [
@@ -65,6 +68,7 @@ class Roundup(commands.Cog):
             log.warning("stopping %s without waiting for it to finish", task.get_name())
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.embedding.close()
 
     async def _after_ready(self, job) -> None:
         # channels must be known before posting; stopping before that point ends the wait
@@ -95,7 +99,7 @@ class Roundup(commands.Cog):
 
     async def fetch_sources(self) -> None:
         async with self._fetch_lock:
-            for result in await fetch_sources(self.bot.lib):
+            for result in await fetch_sources(self.bot.lib, embedding=self.embedding):
                 log.info("digest source: %s", result)
 
     async def _fetch_periodically(self) -> None:
