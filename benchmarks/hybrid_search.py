@@ -1,11 +1,12 @@
 """The bot's whole search path at 100,000 papers: hybrid search as `/ask`, `/search` and
 `paperbot search` run it, including embedding the question with the local model.
 
-    python benchmarks/hybrid_search.py [--papers 100000] [--rounds 3]
+    python benchmarks/hybrid_search.py [--papers 100000] [--rounds 3] [--no-reranker]
 
 `vectors.py` times the vector part alone; this script times what a reader waits for: exact
-lookups, keyword search (SQLite) and the question's embedding running concurrently, then the
-vector search and the fusion, through one long-lived Retriever as the bot keeps it.
+lookups, keyword search (SQLite) and the question's embedding by both local models (the search
+model and the reranker) running concurrently, then the vector search, the reranking of its best
+candidates and the fusion, through one long-lived Retriever as the bot keeps it.
 
 The library is the synthetic corpus of `ingest_search.py` (real ingest, real keyword index) with
 the synthetic vectors of `vectors.py` stored for every paper (three facets each), so rankings
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.corpus.text import text_sha  # noqa: E402
-from bot.retrieval.embedders import LocalE5Embedder  # noqa: E402
+from bot.retrieval.embedders import Embedder, LocalE5Embedder, LocalUseEmbedder  # noqa: E402
 from bot.retrieval.search import Retriever  # noqa: E402
 from bot.store import Database  # noqa: E402
 
@@ -39,13 +40,13 @@ from ingest_search import build_corpus, measure_ingest  # noqa: E402
 from vectors import FACETS, synthetic_vectors  # noqa: E402
 
 
-async def store_synthetic_vectors(db: Database, embedder: LocalE5Embedder) -> int:
-    """Three synthetic vectors per stored paper, under the local model's name."""
+async def store_synthetic_vectors(db: Database, embedder: Embedder, facets: tuple[str, ...] = FACETS) -> int:
+    """Synthetic vectors for each facet of every stored paper, under the model's name."""
     paper_ids = [row[0] for row in await db.fetchall("SELECT id FROM papers ORDER BY id")]
-    matrix = synthetic_vectors(len(paper_ids), embedder.dim)
+    matrix = synthetic_vectors(len(paper_ids), embedder.dim)[: len(paper_ids) * len(facets)]
     rows = (
         (paper_id, embedder.name, facet, embedder.dim, text_sha(f"{paper_id}/{facet}"), vector.astype("<f4").tobytes())
-        for (paper_id, facet), vector in zip(((p, f) for p in paper_ids for f in FACETS), matrix)
+        for (paper_id, facet), vector in zip(((p, f) for p in paper_ids for f in facets), matrix)
     )
     async with db.transaction() as conn:
         await conn.executemany(
@@ -55,18 +56,19 @@ async def store_synthetic_vectors(db: Database, embedder: LocalE5Embedder) -> in
     return len(matrix)
 
 
-async def measure(db_path: Path, questions: list[str], rounds: int) -> dict[str, list[list[float]]]:
+async def measure(db_path: Path, questions: list[str], rounds: int, rerank: bool) -> dict[str, list[list[float]]]:
     """Per mode, per round: milliseconds for each question."""
-    embedder = LocalE5Embedder()
+    embedder, reranker = LocalE5Embedder(), LocalUseEmbedder() if rerank else None
     async with await Database.open(db_path) as db:
         started = time.perf_counter()
         vectors = await store_synthetic_vectors(db, embedder)
+        if reranker is not None:
+            vectors += await store_synthetic_vectors(db, reranker, facets=("main",))
         print(f"stored {vectors:,} synthetic vectors in {time.perf_counter() - started:.0f} s", flush=True)
-        retriever = Retriever(db, embedder)
+        retriever = Retriever(db, embedder, reranker)
         started = time.perf_counter()
-        await retriever.index()
-        await embedder.load()
-        print(f"loaded the vector index and the model in {time.perf_counter() - started:.1f} s", flush=True)
+        await retriever.warm_up()
+        print(f"loaded the vector indexes and the models in {time.perf_counter() - started:.1f} s", flush=True)
         for question in questions:  # warm: page cache, keyword counts, model
             await retriever.search(question, limit=10, mode="hybrid")
         timings: dict[str, list[list[float]]] = {"lexical": [], "semantic": [], "hybrid": []}
@@ -88,6 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--papers", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-reranker", action="store_true", help="the search model alone, for comparison")
     args = parser.parse_args()
     questions = [
         item["q"]
@@ -101,9 +104,10 @@ def main() -> None:
         db_path = Path(tmp) / "paperbot.db"
         _, stored = asyncio.run(measure_ingest(digests, db_path))
         print(f"{stored:,} papers stored", flush=True)
-        timings = asyncio.run(measure(db_path, questions, args.rounds))
+        timings = asyncio.run(measure(db_path, questions, args.rounds, not args.no_reranker))
 
-    print(f"\n{len(questions)} questions x {args.rounds} rounds, long-lived Retriever, limit 10")
+    reranked = "without the reranker" if args.no_reranker else "with the reranker"
+    print(f"\n{len(questions)} questions x {args.rounds} rounds, long-lived Retriever, limit 10, {reranked}")
     for mode, rounds in timings.items():
         every = [ms for samples in rounds for ms in samples]
         per_round = ", ".join(f"{p(samples, 95):.1f}" for samples in rounds)

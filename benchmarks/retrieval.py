@@ -3,10 +3,11 @@
     python benchmarks/retrieval.py [--db PATH] [--devset FILE ...]
 
 Ingests ../shared/corpus into a fresh database (or reuses --db when it already holds it),
-embeds it with the local embedder (several minutes on two shared cores; reuse --db to skip
-that), then asks every question of each development set in each mode and prints recall@1,
-recall@5 and MRR overall, per half of the set when it is split (`"split": "tune"` or
-`"holdout"`: figures tuned on one half and checked on the other), and per question language.
+embeds it with the local embedder and the reranker (several minutes on two shared cores; reuse
+--db to skip that), then asks every question of each development set in each mode and prints
+recall@1, recall@5 and MRR overall, per half of the set when it is split (`"split": "tune"` or
+`"holdout"`: figures tuned on one half and checked on the other), and per question language,
+first as the bot searches (with the reranker), then without the reranker for comparison.
 
 The sets (both by default):
 - `devset.json`: 63 paraphrases that avoid the titles' words, in English, Chinese,
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.services.ingest import ingest_paths  # noqa: E402
-from bot.retrieval.embedders import LocalE5Embedder  # noqa: E402
+from bot.retrieval.embedders import LocalE5Embedder, LocalUseEmbedder  # noqa: E402
 from bot.retrieval.search import MODES, Retriever  # noqa: E402
 from bot.retrieval.vectors import embed_pending  # noqa: E402
 from bot.services.papers import resolve_paper  # noqa: E402
@@ -112,19 +113,23 @@ async def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     args = parser.parse_args()
     db_path = args.db or Path(tempfile.mkdtemp()) / "retrieval.db"
-    embedder = LocalE5Embedder()
+    embedder, reranker = LocalE5Embedder(), LocalUseEmbedder()
     async with await Database.open(db_path) as db:
         await ingest_paths(db, [args.corpus])
-        started = time.perf_counter()
-        embedded = await embed_pending(db, embedder)
-        if embedded:
-            seconds = time.perf_counter() - started
-            print(f"embedded {embedded} texts in {seconds:.0f} s ({embedded / seconds:.1f} texts/s)")
-        retriever = Retriever(db, embedder)
-        for path in args.devset:
-            devset = json.loads(path.read_text(encoding="utf-8"))
-            answers, latency = await ask_all(db, retriever, devset)
-            print_report(path.name, answers, latency)
+        for model, main_only in ((embedder, False), (reranker, True)):
+            started = time.perf_counter()
+            embedded = await embed_pending(db, model, main_only=main_only)
+            if embedded:
+                seconds = time.perf_counter() - started
+                print(f"{model.name}: embedded {embedded} texts in {seconds:.0f} s ({embedded / seconds:.1f} texts/s)")
+        for label, retriever in (
+            ("as the bot searches (reranked)", Retriever(db, embedder, reranker)),
+            ("without the reranker", Retriever(db, embedder)),
+        ):
+            for path in args.devset:
+                devset = json.loads(path.read_text(encoding="utf-8"))
+                answers, latency = await ask_all(db, retriever, devset)
+                print_report(f"{path.name}, {label}", answers, latency)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     embeddings: Literal["local", "openai", "off"] = Field("local", alias="PAPERBOT_EMBEDDINGS")
     embeddings_base_url: str | None = Field(None, alias="PAPERBOT_EMBEDDINGS_BASE_URL")
     embeddings_model: str = Field("text-embedding-3-small", alias="PAPERBOT_EMBEDDINGS_MODEL")
+    # a second local model rescoring the best candidates of search by meaning (README, "Measured")
+    reranker: Literal["local", "off"] = Field("local", alias="PAPERBOT_RERANKER")
 
     # LLM (any OpenAI-compatible endpoint)
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")

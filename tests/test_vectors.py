@@ -9,9 +9,9 @@ import pytest
 from bot.services.ingest import ingest_bytes
 from bot.llm.embeddings import OpenAIEmbedder
 from bot.llm.errors import LLMError
-from bot.retrieval.embedders import LocalE5Embedder
-from bot.retrieval.search import Retriever, describe_hits
-from bot.retrieval.vectors import VectorIndex, count_missing, embed_pending
+from bot.retrieval.embedders import LocalE5Embedder, LocalUseEmbedder
+from bot.retrieval.search import Retriever, describe_hits, rerank
+from bot.retrieval.vectors import VectorIndex, count_missing, embed_pending, is_main_facet
 from bot.settings import Settings
 from tests.conftest import corpus_file
 from tests.support.openai_server import Reply, rate_limited, server_error
@@ -37,27 +37,62 @@ def embedding_requests(server) -> list:
 async def test_korean_question_finds_a_paper_with_only_english_and_chinese_text(db):
     # 004 (English abstracts with Chinese translations), 000 (Chinese summaries) and 001 (Korean
     # highlights of the same papers) together:
-    # the Korean question must reach past the papers that share its language
+    # the Korean question must reach past the papers that share its language, with and
+    # without the reranker
     for prefix in ("000", "001", "004"):
         path = corpus_file(prefix)
         assert (await ingest_bytes(db, path.read_bytes(), path.name)).error is None
-    embedder = LocalE5Embedder()
+    embedder, reranker = LocalE5Embedder(), LocalUseEmbedder()
     await embed_pending(db, embedder)
-    retriever = Retriever(db, embedder)
-    # "how to move a big teacher network's knowledge into a small student model"
-    question = "큰 교사 네트워크의 지식을 작은 학생 모델로 옮기는 방법"
-    hits = await describe_hits(db, await retriever.search(question, limit=3, mode="semantic"))
-    wanted = "All You Need in Knowledge Distillation Is a Tailored Coordinate System"
-    assert wanted in [hit.title for hit in hits]
-    langs = await db.fetchall(
-        "SELECT DISTINCT s.lang FROM summaries s JOIN papers p ON p.id = s.paper_id WHERE p.title = ?",
-        (wanted,),
-    )
-    assert {row[0] for row in langs} == {"zh"}  # nothing Korean about it
-    # Medical SAM 2 is known here only by its Korean highlights; it used to come first for any
-    # Korean question, e.g. "automatically making sound effects that match a video"
-    hits = await describe_hits(db, await retriever.search("영상에 맞는 효과음을 자동으로 만드는 방법", limit=3, mode="semantic"))
-    assert hits[0].title.startswith("YingSound"), [hit.title for hit in hits]
+    await embed_pending(db, reranker, main_only=True)
+    for retriever in (Retriever(db, embedder), Retriever(db, embedder, reranker)):
+        # "how to move a big teacher network's knowledge into a small student model"
+        question = "큰 교사 네트워크의 지식을 작은 학생 모델로 옮기는 방법"
+        hits = await describe_hits(db, await retriever.search(question, limit=3, mode="semantic"))
+        wanted = "All You Need in Knowledge Distillation Is a Tailored Coordinate System"
+        assert wanted in [hit.title for hit in hits]
+        langs = await db.fetchall(
+            "SELECT DISTINCT s.lang FROM summaries s JOIN papers p ON p.id = s.paper_id WHERE p.title = ?",
+            (wanted,),
+        )
+        assert {row[0] for row in langs} == {"zh"}  # nothing Korean about it
+        # Medical SAM 2 is known here only by its Korean highlights; it used to come first for
+        # any Korean question, e.g. "automatically making sound effects that match a video"
+        question = "영상에 맞는 효과음을 자동으로 만드는 방법"
+        hits = await describe_hits(db, await retriever.search(question, limit=3, mode="semantic"))
+        assert hits[0].title.startswith("YingSound"), [hit.title for hit in hits]
+
+
+async def test_the_reranker_reads_each_papers_main_text_once_and_waits_for_its_vectors(db, openai_server):
+    path = corpus_file("004")
+    assert (await ingest_bytes(db, path.read_bytes(), path.name)).error is None
+    openai_server.embedding_dim = 8
+    embedder, reranker = openai_embedder(openai_server), LocalUseEmbedder()
+    await embed_pending(db, embedder)
+    question = "making a small model learn from a large one"
+    alone = await Retriever(db, embedder).search(question, mode="semantic")
+    # no reranker vectors yet: the ranking is the search model's
+    assert [h.paper_id for h in await Retriever(db, embedder, reranker).search(question, mode="semantic")] == [
+        h.paper_id for h in alone
+    ]
+    papers = await db.fetchval("SELECT count(*) FROM papers")
+    assert await embed_pending(db, reranker, main_only=True) == papers
+    facets = await db.fetchall("SELECT facet FROM paper_vectors WHERE embedder = ?", (reranker.name,))
+    assert len(facets) == papers and all(is_main_facet(row[0]) for row in facets)
+    assert await embed_pending(db, reranker, main_only=True) == 0
+    reranked = await Retriever(db, embedder, reranker).search(question, mode="semantic")
+    assert sorted(h.paper_id for h in reranked) == sorted(h.paper_id for h in alone)  # same candidates
+    assert [h.paper_id for h in reranked] != [h.paper_id for h in alone]  # another order
+
+
+def test_rerank_averages_standardized_scores_and_treats_a_missing_vector_as_average():
+    hits = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.1)]
+    # the second model prefers 3, then 2; it has no vector for 1
+    second = np.array([np.nan, 0.5, 0.9, 0.0])
+    assert [pid for pid, _ in rerank(hits, second, weight=0.0)] == [1, 2, 3, 4]
+    assert [pid for pid, _ in rerank(hits, second, weight=1.0)] == [3, 2, 1, 4]
+    assert [pid for pid, _ in rerank(hits, second)] == [3, 1, 2, 4]  # 1 keeps its lead over 2
+    assert rerank(hits, np.full(4, np.nan)) == hits
 
 
 async def test_main_facet_from_a_summary_is_named_by_its_language_and_renamed_without_re_embedding(db, openai_server):

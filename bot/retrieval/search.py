@@ -10,6 +10,8 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from bot.corpus.language import guess_language
 from bot.corpus.text import paper_key, parse_arxiv_id_exact, title_hash
 from bot.retrieval.cache import LibraryCache
@@ -76,9 +78,32 @@ CANDIDATES = 50
 # found, or that match strongly (STRONG_LEXICAL of the best BM25), and it is scaled by how much
 # of the library has text in the question's language: a Korean question over a library with
 # little Korean text gets its keyword matches from a handful of unrelated Korean summaries.
-SEMANTIC_WEIGHT = 0.7
+SEMANTIC_WEIGHT = 0.85
 STRONG_LEXICAL = 0.8
 LANGUAGE_COVERAGE_SATURATION = 5.0
+# Reranking, measured the same way: the search model's CANDIDATES are rescored by a second
+# model of another kind (`LocalUseEmbedder`), from each paper's "main" text. Both models'
+# similarities are standardized over the candidates and averaged with RERANK_WEIGHT.
+RERANK_WEIGHT = 0.5
+
+
+def standardized(values: np.ndarray) -> np.ndarray:
+    return (values - values.mean()) / (values.std() + 1e-9)
+
+
+def rerank(
+    hits: list[tuple[int, float]], second_opinion: np.ndarray, weight: float = RERANK_WEIGHT
+) -> list[tuple[int, float]]:
+    """`hits` (paper_id, score), best first, reordered by their scores averaged with a second
+    model's similarities (one per hit, NaN where that model has no vector for the paper:
+    it counts as average there)."""
+    if len(hits) < 2 or np.all(np.isnan(second_opinion)):
+        return hits
+    known = ~np.isnan(second_opinion)
+    second = np.zeros(len(hits))
+    second[known] = standardized(second_opinion[known])
+    combined = (1 - weight) * standardized(np.array([score for _, score in hits])) + weight * second
+    return [(hits[i][0], float(combined[i])) for i in np.argsort(-combined, kind="stable")]
 
 
 def fuse(
@@ -112,36 +137,51 @@ async def _nothing() -> list:
 
 
 class Retriever:
-    """Search over one library: keywords always, vectors when an embedder is configured.
+    """Search over one library: keywords always, vectors when an embedder is configured, and
+    the best vector candidates rescored when a reranker is configured too.
 
-    The vector index is loaded on first use and reloaded when the embedder's vectors change
+    Vector indexes are loaded on first use and reloaded when an embedder's vectors change
     (added, replaced or deleted, by this process or another: a trigger counts each change),
     so papers embedded by `paperbot embed` are found without a restart.
     """
 
-    def __init__(self, db: Database, embedder: Embedder | None = None):
+    def __init__(self, db: Database, embedder: Embedder | None = None, reranker: Embedder | None = None):
         self.db = db
         self.embedder = embedder
+        self.reranker = reranker if embedder is not None else None
         self.cache = LibraryCache(db)
-        self._index: VectorIndex | None = None
-        self._index_generation: int | None = None
+        self._indexes: dict[str, tuple[int | None, VectorIndex | None]] = {}  # name -> (generation, index)
         self._index_lock = asyncio.Lock()
 
     async def index(self) -> VectorIndex | None:
-        if self.embedder is None:
+        """The search model's vector index (None without an embedder or vectors)."""
+        return await self._index_of(self.embedder, two_stage=None)
+
+    async def _index_of(self, embedder: Embedder | None, two_stage: bool | None) -> VectorIndex | None:
+        if embedder is None:
             return None
         async with self._index_lock:
             generation = await self.db.fetchval(
-                "SELECT generation FROM vector_generations WHERE embedder = ?", (self.embedder.name,)
+                "SELECT generation FROM vector_generations WHERE embedder = ?", (embedder.name,)
             )
-            if generation != self._index_generation:
+            loaded = self._indexes.get(embedder.name)
+            if loaded is None or loaded[0] != generation:
                 # an endpoint's dimension is known once it has answered; the store knows it too
-                dim = self.embedder.dim or await self.db.fetchval(
-                    "SELECT dim FROM paper_vectors WHERE embedder = ? LIMIT 1", (self.embedder.name,)
+                dim = embedder.dim or await self.db.fetchval(
+                    "SELECT dim FROM paper_vectors WHERE embedder = ? LIMIT 1", (embedder.name,)
                 )
-                self._index = None if dim is None else await VectorIndex.load(self.db, self.embedder.name, dim)
-                self._index_generation = generation
-            return self._index
+                index = None if dim is None else await VectorIndex.load(self.db, embedder.name, dim, two_stage)
+                loaded = self._indexes[embedder.name] = (generation, index)
+            return loaded[1]
+
+    async def warm_up(self) -> None:
+        """Load the vector indexes and the local models now, not during the first search."""
+        await self.index()
+        await self._index_of(self.reranker, two_stage=False)
+        for model in (self.embedder, self.reranker):
+            load = getattr(model, "load", None)  # only local models load
+            if load is not None:
+                await load()
 
     async def lexical_weight(self, query: str) -> float:
         """How much keyword matches count for this question: the share of papers with text in
@@ -163,12 +203,21 @@ class Retriever:
         return {base: count / max(papers, 1) for base, count in rows}
 
     async def semantic(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """The `limit` papers nearest to the query by meaning, reranked when a reranker is set."""
         index = await self.index()
         if index is None or not len(index) or not query.strip():
             return []
-        vector = await self.embedder.embed_query(query)
+        # the reranker never scans: its rows are looked up by paper
+        rerank_index = await self._index_of(self.reranker, two_stage=False)
+        vector, second_vector = await asyncio.gather(
+            self.embedder.embed_query(query),
+            self.reranker.embed_query(query) if rerank_index is not None and len(rerank_index) else _nothing(),
+        )
         # ~10 ms at 100,000 papers: off the event loop, which the bot needs for its heartbeats
-        return await asyncio.to_thread(index.search, vector, limit)
+        hits = await asyncio.to_thread(index.search, vector, limit)
+        if not len(second_vector):
+            return hits
+        return rerank(hits, rerank_index.similarities([pid for pid, _ in hits], second_vector))
 
     async def search(self, query: str, *, limit: int = 10, mode: str = "hybrid") -> list[SearchHit]:
         """Exact hits first (an arXiv id, a whole title), then ranked hits by `mode`.

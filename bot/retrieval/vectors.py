@@ -61,9 +61,13 @@ def embedding_texts(title: str, abstract: str | None, summaries: list[tuple[str,
     return texts
 
 
-async def _wanted_and_stored(db: Database, embedder_name: str) -> tuple[dict, dict]:
-    """(paper_id, facet) -> (text, text_sha) for what should be embedded, and -> text_sha for
-    what is stored from this embedder."""
+def is_main_facet(facet: str) -> bool:
+    return facet.split(":")[0] == MAIN_FACET
+
+
+async def _wanted_and_stored(db: Database, embedder_name: str, main_only: bool = False) -> tuple[dict, dict]:
+    """(paper_id, facet) -> (text, text_sha) for what should be embedded (`main_only`: the
+    "main" facet alone), and -> text_sha for what is stored from this embedder."""
     stored = {
         (row[0], row[1]): row[2]
         for row in await db.fetchall(
@@ -78,7 +82,8 @@ async def _wanted_and_stored(db: Database, embedder_name: str) -> tuple[dict, di
     wanted = {}
     for paper_id, title, abstract in await db.fetchall("SELECT id, title, abstract FROM papers ORDER BY id"):
         for facet, text in embedding_texts(title, abstract, summaries.get(paper_id, [])).items():
-            wanted[(paper_id, facet)] = (text, text_sha(text))
+            if is_main_facet(facet) or not main_only:
+                wanted[(paper_id, facet)] = (text, text_sha(text))
     return wanted, stored
 
 
@@ -132,14 +137,16 @@ async def embed_pending(
     *,
     batch_size: int = 16,
     rebuild: bool = False,
+    main_only: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Embed every new or changed facet text of the papers (every text with `rebuild`), a
-    batch per transaction; returns how many texts were embedded (a paper has one to a few).
+    """Embed every new or changed facet text of the papers (every text with `rebuild`; the
+    "main" facet alone with `main_only`, as the reranker needs), a batch per transaction;
+    returns how many texts were embedded (a paper has one to a few).
     Each vector replaces the old one in place, so an interrupted rebuild leaves every paper
     searchable, by its old vectors where the new ones are not written yet. Vectors of facets a
     paper no longer has are dropped first (or renamed, when the text is the same)."""
-    wanted, stored = await _wanted_and_stored(db, embedder.name)
+    wanted, stored = await _wanted_and_stored(db, embedder.name, main_only)
     pending = _pending(wanted, await _drop_and_rename(db, embedder.name, wanted, stored), every=rebuild)
     if progress:
         progress(0, len(pending))
@@ -245,7 +252,7 @@ class VectorIndex:
         self.projection: np.ndarray | None = None
         self.projected: np.ndarray | None = None
         self._row_of: dict[int, int] = {}
-        main_first = sorted(range(len(names)), key=lambda code: names[code].split(":")[0] != MAIN_FACET)
+        main_first = sorted(range(len(names)), key=lambda code: not is_main_facet(names[code]))
         for code in main_first:
             part = self.group_slices[code]
             for row, pid in enumerate(self.ids[part].tolist(), start=part.start):
@@ -276,7 +283,8 @@ class VectorIndex:
         return normalize_rows(shifted)
 
     @classmethod
-    async def load(cls, db: Database, embedder_name: str, dim: int) -> "VectorIndex":
+    async def load(cls, db: Database, embedder_name: str, dim: int, two_stage: bool | None = None) -> "VectorIndex":
+        """All stored vectors of one embedder; `two_stage` as in `from_arrays`."""
         rows = await db.fetchall(
             "SELECT paper_id, dim, vector, facet FROM paper_vectors WHERE embedder = ? "
             "ORDER BY facet, paper_id",
@@ -294,6 +302,7 @@ class VectorIndex:
             np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
             np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), dim),
             [r[3] for r in rows],
+            two_stage=two_stage,
         )
 
     @classmethod
@@ -370,6 +379,15 @@ class VectorIndex:
         transformed in the index."""
         row = self._row_of.get(paper_id)
         return None if row is None else self.matrix[row]
+
+    def similarities(self, paper_ids: list[int], query: np.ndarray) -> np.ndarray:
+        """The query's similarity to each paper's `vector_of` (NaN for a paper with none)."""
+        query = self.transform(query)
+        rows = [self._row_of.get(pid) for pid in paper_ids]
+        found = [i for i, row in enumerate(rows) if row is not None]
+        result = np.full(len(paper_ids), np.nan)
+        result[found] = self.matrix[[rows[i] for i in found]] @ query
+        return result
 
     def similar(self, paper_id: int, k: int) -> list[tuple[int, float]]:
         vector = self.vector_of(paper_id)

@@ -155,11 +155,14 @@ async def embed_new(library: Library, *, rebuild: bool = False, progress: EmbedP
     """Embed the texts that have no vector yet, or a stale one (every text with `rebuild`,
     each old vector kept until its new one replaces it); returns how many were embedded.
     Nothing to do when search by meaning is off."""
-    embedder = library.retriever.embedder
+    embedder, reranker = library.retriever.embedder, library.retriever.reranker
     if embedder is None:
         return 0
     async with library.embedding_lock:
-        return await embed_pending(library.db, embedder, rebuild=rebuild, progress=progress)
+        embedded = await embed_pending(library.db, embedder, rebuild=rebuild, progress=progress)
+        if reranker is not None:  # ~60 texts a second: no progress to show
+            embedded += await embed_pending(library.db, reranker, rebuild=rebuild, main_only=True)
+    return embedded
 
 
 async def ingest(

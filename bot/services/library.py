@@ -13,7 +13,7 @@ from bot.llm.client import LLMClient
 from bot.llm.embeddings import OpenAIEmbedder
 from bot.llm.errors import LLMNotConfigured
 from bot.llm.tokens import encoding_for
-from bot.retrieval.embedders import Embedder, LocalE5Embedder
+from bot.retrieval.embedders import Embedder, LocalE5Embedder, LocalUseEmbedder
 from bot.retrieval.search import Retriever
 from bot.services.language import language_identifier
 from bot.settings import Settings
@@ -29,6 +29,13 @@ def make_embedder(settings: Settings) -> Embedder | None:
     if settings.embeddings == "openai":
         return OpenAIEmbedder.from_settings(settings)
     return LocalE5Embedder()
+
+
+def make_reranker(settings: Settings) -> Embedder | None:
+    """The second model PAPERBOT_RERANKER asks for (none when search by meaning is off)."""
+    if settings.embeddings == "off" or settings.reranker == "off":
+        return None
+    return LocalUseEmbedder()
 
 
 @dataclass
@@ -50,17 +57,14 @@ class Library:
     async def open(cls, settings: Settings) -> "Library":
         embedder = make_embedder(settings)  # first: a configuration error leaves nothing open
         db = await Database.open(settings.db_path)
-        return cls(settings=settings, db=db, retriever=Retriever(db, embedder))
+        return cls(settings=settings, db=db, retriever=Retriever(db, embedder, make_reranker(settings)))
 
     async def warm_up(self) -> None:
         """Load now what the first question would otherwise wait for: the vector index, the
         local embedding model, the LLM's tokenizer and the output-language identifier. The bot
         does this once at start-up."""
-        await self.retriever.index()
+        await self.retriever.warm_up()
         await asyncio.to_thread(language_identifier)
-        load_model = getattr(self.retriever.embedder, "load", None)  # only local models load
-        if load_model is not None:
-            await load_model()
         try:
             model = self.llm().model
         except LLMNotConfigured:
