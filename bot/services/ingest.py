@@ -160,8 +160,9 @@ async def embed_new(library: Library, *, rebuild: bool = False, progress: EmbedP
         return 0
     async with library.embedding_lock:
         embedded = await embed_pending(library.db, embedder, rebuild=rebuild, progress=progress)
-        if reranker is not None:  # ~60 texts a second: no progress to show
-            embedded += await embed_pending(library.db, reranker, rebuild=rebuild, main_only=True)
+        if reranker is not None:  # the main texts again, ~60 a second: not counted, no progress shown
+            await embed_pending(library.db, reranker, rebuild=rebuild, main_only=True)
+    return embedded
     return embedded
 
 
