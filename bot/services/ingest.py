@@ -163,7 +163,6 @@ async def embed_new(library: Library, *, rebuild: bool = False, progress: EmbedP
         if reranker is not None:  # the main texts again, ~60 a second: not counted, no progress shown
             await embed_pending(library.db, reranker, rebuild=rebuild, main_only=True)
     return embedded
-    return embedded
 
 
 async def ingest(
