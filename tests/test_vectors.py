@@ -12,7 +12,9 @@ from bot.llm.errors import LLMError
 from bot.retrieval.embedders import LocalE5Embedder, LocalUseEmbedder
 from bot.retrieval.search import Retriever, describe_hits, rerank
 from bot.retrieval.vectors import VectorIndex, count_missing, embed_pending, is_main_facet
-from bot.settings import Settings
+from bot.errors import ConfigurationError
+from bot.services.library import make_reranker
+from bot.settings import Settings, load_settings
 from tests.conftest import corpus_file
 from tests.support.openai_server import Reply, rate_limited, server_error
 
@@ -267,3 +269,21 @@ def test_a_text_in_the_questions_language_does_not_win_once_its_facet_is_named_b
     assert shared.search(question, 1)[0][0] == 50
     named = VectorIndex.from_arrays("synthetic", dim, np.arange(51), rows.copy(), ["main"] * 50 + ["main:ko"])
     assert named.search(question, 1)[0][0] == 7
+
+
+@pytest.mark.parametrize(
+    ("settings", "reranker"),
+    [
+        ({}, LocalUseEmbedder),
+        ({"PAPERBOT_RERANKER": "off"}, None),
+        ({"PAPERBOT_EMBEDDINGS": "off"}, None),  # nothing to rerank without search by meaning
+    ],
+)
+def test_the_reranker_is_chosen_by_the_settings(settings, reranker):
+    chosen = make_reranker(Settings(**settings))
+    assert chosen is None if reranker is None else isinstance(chosen, reranker)
+
+
+def test_an_unknown_reranker_setting_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="PAPERBOT_RERANKER"):
+        load_settings(PAPERBOT_RERANKER="large")
