@@ -148,7 +148,7 @@ class Retriever:
     def __init__(self, db: Database, embedder: Embedder | None = None, reranker: Embedder | None = None):
         self.db = db
         self.embedder = embedder
-        self.reranker = reranker if embedder is not None else None
+        self.reranker = reranker
         self.cache = LibraryCache(db)
         self._indexes: dict[str, tuple[int | None, VectorIndex | None]] = {}  # name -> (generation, index)
         self._index_lock = asyncio.Lock()
