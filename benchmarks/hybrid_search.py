@@ -10,8 +10,8 @@ candidates and the fusion, through one long-lived Retriever as the bot keeps it.
 
 The library is the synthetic corpus of `ingest_search.py` (real ingest, real keyword index) with
 the synthetic vectors of `vectors.py` stored for every paper (three facets each), so rankings
-mean nothing here, only timings do. Questions are the 199 of the two retrieval dev sets (63
-paraphrases in four languages, 136 plain-words questions in eight), asked once per round; the
+mean nothing here, only timings do. Questions are the 263 of the two retrieval dev sets (63
+paraphrases in four languages, 200 plain-words questions in eight), asked once per round; the
 p95 of each round is printed, since a round on this shared machine can be slowed by a neighbour.
 """
 
