@@ -6,12 +6,14 @@
 `vectors.py` times the vector part alone; this script times what a reader waits for: exact
 lookups, keyword search (SQLite) and the question's embedding by both local models (the search
 model and the reranker) running concurrently, then the vector search, the reranking of its best
-candidates and the fusion, through one long-lived Retriever as the bot keeps it.
+candidates (which reads their sentence vectors from SQLite) and the fusion, through one
+long-lived Retriever as the bot keeps it.
 
 The library is the synthetic corpus of `ingest_search.py` (real ingest, real keyword index) with
-the synthetic vectors of `vectors.py` stored for every paper (three facets each), so rankings
-mean nothing here, only timings do. Questions are the 263 of the two retrieval dev sets (63
-paraphrases in four languages, 200 plain-words questions in eight), asked once per round; the
+the synthetic vectors of `vectors.py` stored for every paper (three facets each; for the reranker
+its main text and eight sentences), so rankings mean nothing here, only timings do. Questions are
+the 263 of the two retrieval dev sets (63 paraphrases in four languages, 200 plain-words
+questions in eight), asked once per round; the
 p95 of each round is printed, since a round on this shared machine can be slowed by a neighbour.
 """
 
@@ -39,6 +41,9 @@ from bot.store import Database  # noqa: E402
 from ingest_search import build_corpus, measure_ingest  # noqa: E402
 from vectors import FACETS, synthetic_vectors  # noqa: E402
 
+# The seed corpus has 8.2 sentences per paper's main text (3,039 for 371 papers).
+SENTENCES_PER_PAPER = 8
+
 
 async def store_synthetic_vectors(db: Database, embedder: Embedder, facets: tuple[str, ...] = FACETS) -> int:
     """Synthetic vectors for each facet of every stored paper, under the model's name."""
@@ -56,6 +61,25 @@ async def store_synthetic_vectors(db: Database, embedder: Embedder, facets: tupl
     return len(matrix)
 
 
+async def store_synthetic_sentences(db: Database, embedder: Embedder, per_paper: int = SENTENCES_PER_PAPER) -> int:
+    """`per_paper` synthetic sentence vectors for every stored paper (float16, as stored)."""
+    paper_ids = [row[0] for row in await db.fetchall("SELECT id FROM papers ORDER BY id")]
+    chunk = 10_000
+    for start in range(0, len(paper_ids), chunk):
+        part = paper_ids[start : start + chunk]
+        matrix = synthetic_vectors(-(-len(part) * per_paper // len(FACETS)), embedder.dim).astype("<f2")
+        rows = (
+            (paper_id, embedder.name, embedder.dim, text_sha(str(paper_id)),
+             matrix[i * per_paper : (i + 1) * per_paper].tobytes())
+            for i, paper_id in enumerate(part)
+        )
+        async with db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO sentence_vectors (paper_id, embedder, dim, text_sha, vectors) VALUES (?, ?, ?, ?, ?)", rows
+            )
+    return len(paper_ids) * per_paper
+
+
 async def measure(db_path: Path, questions: list[str], rounds: int, rerank: bool) -> dict[str, list[list[float]]]:
     """Per mode, per round: milliseconds for each question."""
     embedder, reranker = LocalE5Embedder(), LocalUseEmbedder() if rerank else None
@@ -64,6 +88,7 @@ async def measure(db_path: Path, questions: list[str], rounds: int, rerank: bool
         vectors = await store_synthetic_vectors(db, embedder)
         if reranker is not None:
             vectors += await store_synthetic_vectors(db, reranker, facets=("main",))
+            vectors += await store_synthetic_sentences(db, reranker)
         print(f"stored {vectors:,} synthetic vectors in {time.perf_counter() - started:.0f} s", flush=True)
         retriever = Retriever(db, embedder, reranker)
         started = time.perf_counter()

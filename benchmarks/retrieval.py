@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bot.services.ingest import ingest_paths  # noqa: E402
 from bot.retrieval.embedders import LocalE5Embedder, LocalUseEmbedder  # noqa: E402
 from bot.retrieval.search import MODES, Retriever  # noqa: E402
+from bot.retrieval.sentences import embed_sentences  # noqa: E402
 from bot.retrieval.vectors import embed_pending  # noqa: E402
 from bot.services.papers import resolve_paper  # noqa: E402
 from bot.store import Database  # noqa: E402
@@ -121,6 +122,9 @@ async def main() -> None:
             if embedded:
                 seconds = time.perf_counter() - started
                 print(f"{model.name}: embedded {embedded} texts in {seconds:.0f} s ({embedded / seconds:.1f} texts/s)")
+        started = time.perf_counter()
+        if embedded := await embed_sentences(db, reranker):
+            print(f"{reranker.name}: embedded the sentences of {embedded} papers in {time.perf_counter() - started:.0f} s")
         for label, retriever in (
             ("as the bot searches (reranked)", Retriever(db, embedder, reranker)),
             ("without the reranker", Retriever(db, embedder)),

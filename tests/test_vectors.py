@@ -87,14 +87,18 @@ async def test_the_reranker_reads_each_papers_main_text_once_and_waits_for_its_v
     assert [h.paper_id for h in reranked] != [h.paper_id for h in alone]  # another order
 
 
-def test_rerank_averages_standardized_scores_and_treats_a_missing_vector_as_average():
+def test_rerank_averages_standardized_opinions_and_treats_a_missing_one_as_average():
     hits = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.1)]
     # the second model prefers 3, then 2; it has no vector for 1
     second = np.array([np.nan, 0.5, 0.9, 0.0])
-    assert [pid for pid, _ in rerank(hits, second, weight=0.0)] == [1, 2, 3, 4]
-    assert [pid for pid, _ in rerank(hits, second, weight=1.0)] == [3, 2, 1, 4]
-    assert [pid for pid, _ in rerank(hits, second)] == [3, 1, 2, 4]  # 1 keeps its lead over 2
-    assert rerank(hits, np.full(4, np.nan)) == hits
+    assert [pid for pid, _ in rerank(hits, [second])] == [3, 1, 2, 4]  # 1 keeps its lead over 2
+    twice = rerank(hits, [second, second])  # two thirds of the say: 3's lead grows
+    assert [pid for pid, _ in twice] == [3, 1, 2, 4] and twice[0][1] - twice[1][1] > 0.5
+    # a third opinion that agrees with the search model's order keeps 1 ahead of 3
+    assert [pid for pid, _ in rerank(hits, [second, np.array([1.0, 0.5, 0.4, 0.0])])][0] == 1
+    # an opinion with nothing to say is left out, not counted as average for everyone
+    assert rerank(hits, [second, np.full(4, np.nan)]) == rerank(hits, [second])
+    assert rerank(hits, [np.full(4, np.nan)]) == hits and rerank(hits, []) == hits
 
 
 async def test_main_facet_from_a_summary_is_named_by_its_language_and_renamed_without_re_embedding(db, openai_server):

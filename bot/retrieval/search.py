@@ -17,6 +17,7 @@ from bot.corpus.text import paper_key, parse_arxiv_id_exact, title_hash
 from bot.retrieval.cache import LibraryCache
 from bot.retrieval.embedders import Embedder
 from bot.retrieval.lexical import lexical_search
+from bot.retrieval.sentences import best_sentence_similarities
 from bot.retrieval.vectors import VectorIndex
 from bot.store import Database
 
@@ -82,27 +83,30 @@ SEMANTIC_WEIGHT = 0.85
 STRONG_LEXICAL = 0.8
 LANGUAGE_COVERAGE_SATURATION = 5.0
 # Reranking, measured the same way: the search model's CANDIDATES are rescored by a second
-# model of another kind (`LocalUseEmbedder`), from each paper's "main" text. Both models'
-# similarities are standardized over the candidates and averaged with RERANK_WEIGHT.
-RERANK_WEIGHT = 0.5
+# model of another kind (`LocalUseEmbedder`) twice, from each paper's "main" text and from its
+# best-matching sentence of that text (bot/retrieval/sentences.py). The three similarities are
+# standardized over the candidates and averaged (equal weights measured best; README).
 
 
 def standardized(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / (values.std() + 1e-9)
 
 
-def rerank(
-    hits: list[tuple[int, float]], second_opinion: np.ndarray, weight: float = RERANK_WEIGHT
-) -> list[tuple[int, float]]:
-    """`hits` (paper_id, score), best first, reordered by their scores averaged with a second
-    model's similarities (one per hit, NaN where that model has no vector for the paper:
-    it counts as average there)."""
-    if len(hits) < 2 or np.all(np.isnan(second_opinion)):
+def rerank(hits: list[tuple[int, float]], opinions: list[np.ndarray]) -> list[tuple[int, float]]:
+    """`hits` (paper_id, score), best first, reordered by their scores averaged with other
+    opinions of them, each standardized over the hits: one similarity per hit, NaN where an
+    opinion has nothing to say of a paper (it counts as average there). An opinion with nothing
+    to say of any hit is left out."""
+    opinions = [o for o in opinions if not np.all(np.isnan(o))]
+    if len(hits) < 2 or not opinions:
         return hits
-    known = ~np.isnan(second_opinion)
-    second = np.zeros(len(hits))
-    second[known] = standardized(second_opinion[known])
-    combined = (1 - weight) * standardized(np.array([score for _, score in hits])) + weight * second
+    combined = standardized(np.array([score for _, score in hits]))
+    for opinion in opinions:
+        known = ~np.isnan(opinion)
+        values = np.zeros(len(hits))
+        values[known] = standardized(opinion[known])
+        combined += values
+    combined /= 1 + len(opinions)
     return [(hits[i][0], float(combined[i])) for i in np.argsort(-combined, kind="stable")]
 
 
@@ -220,7 +224,11 @@ class Retriever:
         )
         if not len(second_vector):
             return hits
-        return rerank(hits, rerank_index.similarities([pid for pid, _ in hits], second_vector))
+        candidates = [pid for pid, _ in hits]
+        return rerank(hits, [
+            rerank_index.similarities(candidates, second_vector),
+            await best_sentence_similarities(self.db, self.reranker.name, candidates, second_vector),
+        ])
 
     async def search(self, query: str, *, limit: int = 10, mode: str = "hybrid") -> list[SearchHit]:
         """Exact hits first (an arXiv id, a whole title), then ranked hits by `mode`.

@@ -65,15 +65,9 @@ def is_main_facet(facet: str) -> bool:
     return facet.split(":")[0] == MAIN_FACET
 
 
-async def _wanted_and_stored(db: Database, embedder_name: str, main_only: bool = False) -> tuple[dict, dict]:
-    """(paper_id, facet) -> (text, text_sha) for what should be embedded (`main_only`: the
-    "main" facet alone), and -> text_sha for what is stored from this embedder."""
-    stored = {
-        (row[0], row[1]): row[2]
-        for row in await db.fetchall(
-            "SELECT paper_id, facet, text_sha FROM paper_vectors WHERE embedder = ?", (embedder_name,)
-        )
-    }
+async def facet_texts(db: Database, main_only: bool = False) -> dict[tuple[int, str], tuple[str, str]]:
+    """(paper_id, facet) -> (text, text_sha) for every paper's facets (`main_only`: the "main"
+    facet alone)."""
     summaries: dict[int, list[tuple[str, str, str]]] = {}
     for paper_id, kind, lang, text in await db.fetchall(
         "SELECT paper_id, kind, lang, text FROM summaries ORDER BY id"
@@ -84,7 +78,19 @@ async def _wanted_and_stored(db: Database, embedder_name: str, main_only: bool =
         for facet, text in embedding_texts(title, abstract, summaries.get(paper_id, [])).items():
             if is_main_facet(facet) or not main_only:
                 wanted[(paper_id, facet)] = (text, text_sha(text))
-    return wanted, stored
+    return wanted
+
+
+async def _wanted_and_stored(db: Database, embedder_name: str, main_only: bool = False) -> tuple[dict, dict]:
+    """What should be embedded (as `facet_texts`), and (paper_id, facet) -> text_sha for what
+    is stored from this embedder."""
+    stored = {
+        (row[0], row[1]): row[2]
+        for row in await db.fetchall(
+            "SELECT paper_id, facet, text_sha FROM paper_vectors WHERE embedder = ?", (embedder_name,)
+        )
+    }
+    return await facet_texts(db, main_only), stored
 
 
 def _pending(wanted: dict, stored: dict, every: bool = False) -> list[tuple[int, str, str, str]]:

@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from bot.corpus.reading import FileReport, PreparedDigest, prepare_digest
+from bot.retrieval.sentences import embed_sentences
 from bot.retrieval.vectors import embed_pending
 from bot.services.library import Library
 from bot.services.watches import match_new_papers
@@ -160,8 +161,9 @@ async def embed_new(library: Library, *, rebuild: bool = False, progress: EmbedP
         return 0
     async with library.embedding_lock:
         embedded = await embed_pending(library.db, embedder, rebuild=rebuild, progress=progress)
-        if reranker is not None:  # the main texts again, ~60 a second: not counted, no progress shown
+        if reranker is not None:  # main texts and their sentences, ~60 a second: not counted, no progress shown
             await embed_pending(library.db, reranker, rebuild=rebuild, main_only=True)
+            await embed_sentences(library.db, reranker, rebuild=rebuild)
     return embedded
 
 

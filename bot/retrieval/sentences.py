@@ -1,0 +1,99 @@
+"""The reranker's sentence vectors: each sentence of a paper's main text, embedded on its own.
+
+A question in plain words usually asks about one thing a paper does ("shrinking a huge network
+through an intermediate helper network"), which one sentence of the abstract says; the vector
+of the whole text, title and abstract in one, is a blur of everything the paper does. Search
+reranks its best candidates with the best-matching sentence of each (bot/retrieval/search.py).
+Measured on the plain-words development set (README): recall@5 0.84 -> 0.89; the search model's
+own sentence vectors did not help (0.86, at twenty times the embedding time), the reranker's did.
+
+Sentences are stored as one float16 matrix per paper (half the bytes to read, and the
+similarities differ from float32 ones in the fourth decimal) and read by paper for a search's
+candidates only: nothing is held in memory, so a library of 100,000 papers costs disk, not RAM.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from bot.retrieval.embedders import Embedder
+from bot.retrieval.vectors import facet_texts
+from bot.store import Database
+
+# A sentence ends at . ! ? before a space and something that is not a lowercase letter ("e.g. a"
+# goes on), or at a CJK full stop, exclamation or question mark or semicolon (Chinese
+# summaries chain long clauses with "；").
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?![a-z])|(?<=[。！？；])")
+# Shorter pieces are list markers and numbers, not statements.
+MIN_SENTENCE_CHARS = 8
+# Main texts are cut at 2,000 characters (vectors.MAX_EMBED_CHARS); this bounds a pathological one.
+MAX_SENTENCES = 40
+# Papers per embedding call: a few hundred sentences, one transaction.
+PAPERS_PER_BATCH = 16
+
+
+def sentences(main_text: str) -> list[str]:
+    """The sentences of a main text (its first line, the title, left out: the "title" facet
+    has it), or the whole text when its body has none."""
+    _, _, body = main_text.partition("\n")
+    found = [s.strip() for s in _SENTENCE_END.split(body) if len(s.strip()) >= MIN_SENTENCE_CHARS]
+    return found[:MAX_SENTENCES] or [main_text]
+
+
+async def _main_texts(db: Database) -> dict[int, tuple[str, str]]:
+    return {paper_id: text for (paper_id, _), text in (await facet_texts(db, main_only=True)).items()}
+
+
+async def embed_sentences(db: Database, embedder: Embedder, *, rebuild: bool = False) -> int:
+    """Embed the sentences of every paper whose main text is new or changed since its sentences
+    were embedded (every paper with `rebuild`); returns how many papers were embedded. A paper's
+    old sentences stay searchable until its new ones replace them."""
+    stored = dict(
+        await db.fetchall("SELECT paper_id, text_sha FROM sentence_vectors WHERE embedder = ?", (embedder.name,))
+    )
+    pending = [
+        (paper_id, text, sha)
+        for paper_id, (text, sha) in (await _main_texts(db)).items()
+        if rebuild or stored.get(paper_id) != sha
+    ]
+    for start in range(0, len(pending), PAPERS_PER_BATCH):
+        batch = pending[start : start + PAPERS_PER_BATCH]
+        pieces = [sentences(text) for _, text, _ in batch]
+        vectors = await embedder.embed_passages([s for paper in pieces for s in paper])
+        bounds = np.cumsum([0] + [len(paper) for paper in pieces])
+        async with db.transaction() as conn:
+            await conn.executemany(
+                "INSERT OR REPLACE INTO sentence_vectors (paper_id, embedder, dim, text_sha, vectors) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (paper_id, embedder.name, vectors.shape[1], sha, vectors[low:high].astype("<f2").tobytes())
+                    for (paper_id, _, sha), low, high in zip(batch, bounds, bounds[1:])
+                ],
+            )
+    return len(pending)
+
+
+async def best_sentence_similarities(
+    db: Database, embedder_name: str, paper_ids: list[int], query: np.ndarray
+) -> np.ndarray:
+    """Per paper, the similarity of its sentence nearest to the (normalized) query vector;
+    NaN for a paper whose sentences are not embedded (yet)."""
+    best = np.full(len(paper_ids), np.nan)
+    if not paper_ids:
+        return best
+    position = {paper_id: i for i, paper_id in enumerate(paper_ids)}
+    marks = ",".join("?" * len(paper_ids))
+    rows = await db.fetchall(
+        f"SELECT paper_id, dim, vectors FROM sentence_vectors WHERE embedder = ? AND paper_id IN ({marks})",
+        (embedder_name, *paper_ids),
+    )
+    rows = [(paper_id, blob) for paper_id, dim, blob in rows if dim == len(query)]
+    if rows:
+        matrices = [np.frombuffer(blob, dtype="<f2").reshape(-1, len(query)) for _, blob in rows]
+        similarities = np.concatenate(matrices).astype(np.float32) @ query
+        starts = np.cumsum([0] + [len(m) for m in matrices[:-1]])
+        for (paper_id, _), value in zip(rows, np.maximum.reduceat(similarities, starts)):
+            best[position[paper_id]] = value
+    return best
