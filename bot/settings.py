@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     embeddings: Literal["local", "openai", "off"] = Field("local", alias="PAPERBOT_EMBEDDINGS")
     embeddings_base_url: str | None = Field(None, alias="PAPERBOT_EMBEDDINGS_BASE_URL")
     embeddings_model: str = Field("text-embedding-3-small", alias="PAPERBOT_EMBEDDINGS_MODEL")
-    # a second local model rescoring the best candidates of search by meaning (README, "Measured")
+    # a second local model rescoring the best candidates of search by meaning, and scoring new
+    # papers for watches beside the search model (README, "Measured")
     reranker: Literal["local", "off"] = Field("local", alias="PAPERBOT_RERANKER")
 
     # LLM (any OpenAI-compatible endpoint)

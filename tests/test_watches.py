@@ -1,21 +1,25 @@
 """Watches against a small synthetic library embedded by the real offline model: a Korean watch
 finds a new English paper, an author watch finds by name, papers already in the library never
-match, and delivery sends one message per member, within the daily cap, once."""
+match, delivery sends one message per member, within the daily cap, once; with the reranker,
+both models' scores decide where the reranker has the paper's vector."""
 
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from datetime import datetime, timezone
 
 import pytest
 
-from bot.services.ingest import ingest, ingest_bytes
+from bot.services.ingest import embed_new, ingest, ingest_bytes
+from bot.retrieval.matching import standardized_scores
 from bot.retrieval.vectors import embed_pending
 from bot.services import watches
 from bot.services.library import Library
 from bot.services.members import Member
 from bot.services.reading_messages import delivery_messages, roundup_watch_line
 from bot.settings import Settings
+from bot.store import Database
 from tests.support.watch_library import TODAY, digest
 
 
@@ -28,14 +32,14 @@ async def library(watch_library_db, tmp_path, watch_embedder):
     try:
         yield library
     finally:
-        library.retriever.embedder = None  # shared: not closed with this library
+        library.retriever.embedder = library.retriever.reranker = None  # shared: not closed with this library
         await library.close()
 
 
 async def arrive(library: Library, papers=TODAY) -> None:
     report = await ingest_bytes(library.db, digest("2026-11-20", papers, 100), "today.md")
     assert report.error is None and report.new == len(papers), report
-    await embed_pending(library.db, library.retriever.embedder)
+    await embed_new(library)  # by the search model, and by the reranker when one is set
 
 
 class Notifier:
@@ -139,3 +143,97 @@ async def test_the_daily_cap_keeps_an_authors_paper_then_the_best_topic_matches_
     [delivery] = await watches.deliver_pending(library, notifier, ["g1"], daily_cap=2)
     assert titles(delivery) == ["Routing ships around storms", "Text-to-video generation with diffusion models"]
     assert delivery.capped == 1
+
+
+NOISY_SPEECH = "잡음 속 음성 인식"  # speech recognition in noise: e5 alone scores the paper 2.4, below 3.5
+
+
+@pytest.mark.parametrize("reranker_on", [True, False])
+async def test_with_the_reranker_a_watch_matches_what_both_models_agree_on(library, watch_reranker, reranker_on):
+    reranker = watch_reranker if reranker_on else None
+    library.retriever.reranker = reranker
+    await watches.add_watch(library, ALICE, NOISY_SPEECH)  # both query vectors stored at once
+    library.retriever.reranker = None
+    await watches.add_watch(library, BOB, NOISY_SPEECH)  # added before the reranker was turned on
+    library.retriever.reranker = reranker
+    await arrive(library)
+    notifier = Notifier()
+    await watches.deliver_pending(library, notifier, ["g1"])
+    by_member = {d.member: titles(d) for d in notifier.sent}
+    if reranker_on:  # the two models' standardized scores average 3.2, above 2.7
+        assert by_member == {member: ["Recognizing speech in noisy rooms"] for member in (ALICE, BOB)}
+    else:
+        assert by_member == {}, "the search model alone leaves it out"
+    stored = await library.db.fetchall("SELECT reranker, reranker_vector FROM watches ORDER BY id")
+    if reranker_on:  # bob's was embedded when matching, as the search model's are when it changes
+        assert [row[0] for row in stored] == [watch_reranker.name] * 2 and stored[0][1] == stored[1][1]
+        assert len(stored[0][1]) == 4 * watch_reranker.dim
+    else:
+        assert [tuple(row) for row in stored] == [(None, None)] * 2
+
+
+async def test_papers_without_the_rerankers_vector_are_matched_by_the_search_model_alone(library, watch_reranker):
+    library.retriever.reranker = watch_reranker
+    await watches.add_watch(library, ALICE, NOISY_SPEECH)
+    await watches.add_watch(library, BOB, "단백질 구조 예측")  # e5 alone scores the protein paper 4.0
+    # e5 alone scores the speech paper 2.9: above the combined threshold, below its own
+    await watches.add_watch(library, CAROL, "Spracherkennung bei Lärm")
+    report = await ingest_bytes(library.db, digest("2026-11-20", TODAY, 100), "today.md")
+    assert report.new == 3
+    await embed_pending(library.db, library.retriever.embedder)  # the reranker's vectors not yet
+    assert await watches.match_new_papers(library) == 1
+    [(user, paper_id, score)] = await library.db.fetchall("SELECT user_id, paper_id, score FROM watch_matches")
+    assert user == "bob"
+    # the score recorded is the search model's own, not an average with a missing vector
+    index = await library.retriever.index()
+    query = await library.retriever.embedder.embed_query("단백질 구조 예측")
+    _, alone = standardized_scores(index, query[None, :], [paper_id])
+    assert score == pytest.approx(float(alone[0, 0]), abs=1e-4) and score >= watches.SEMANTIC_THRESHOLD
+
+
+async def test_the_search_model_decides_alone_while_the_reranker_has_embedded_less_than_half_the_library(
+    library, watch_reranker
+):
+    library.retriever.reranker = watch_reranker
+    await watches.add_watch(library, BOB, "단백질 구조 예측")
+    await arrive(library)  # today's papers: both models' vectors
+    await library.db.execute(  # as when the reranker was just turned on and is still embedding
+        "DELETE FROM paper_vectors WHERE embedder = ? AND paper_id BETWEEN 11 AND 28", (watch_reranker.name,)
+    )
+    assert await watches.match_new_papers(library) == 1
+    [(paper_id, score)] = await library.db.fetchall("SELECT paper_id, score FROM watch_matches")
+    index = await library.retriever.index()
+    query = await library.retriever.embedder.embed_query("단백질 구조 예측")
+    _, alone = standardized_scores(index, query[None, :], [paper_id])
+    assert score == pytest.approx(float(alone[0, 0]), abs=1e-4), "13 of 31 papers: no mean and spread to trust"
+
+
+async def test_the_migration_keeps_older_watches_which_get_the_rerankers_vector_when_matching(
+    watch_library_db, tmp_path, watch_embedder, watch_reranker
+):
+    path = tmp_path / "older.db"
+    shutil.copyfile(watch_library_db, path)
+    with sqlite3.connect(path) as conn:  # back to the schema before 0014: watches without its columns
+        conn.execute("ALTER TABLE watches DROP COLUMN reranker_vector")
+        conn.execute("ALTER TABLE watches DROP COLUMN reranker")
+        conn.execute(
+            "INSERT INTO watches (guild_id, user_id, query, embedder, vector, after_paper_id) "
+            "VALUES ('g1', 'alice', ?, NULL, NULL, (SELECT max(id) FROM papers))",
+            (NOISY_SPEECH,),
+        )
+        conn.execute("PRAGMA user_version = 13")
+    async with await Database.open(path) as db:
+        rows = await db.fetchall("SELECT query, reranker, reranker_vector FROM watches")
+        assert [tuple(row) for row in rows] == [(NOISY_SPEECH, None, None)]
+    library = await Library.open(Settings(PAPERBOT_DB=path, PAPERBOT_EMBEDDINGS="off"))
+    library.retriever.embedder, library.retriever.reranker = watch_embedder, watch_reranker
+    try:
+        await arrive(library)
+        await watches.match_new_papers(library)
+        [(user, paper_id)] = await library.db.fetchall("SELECT user_id, paper_id FROM watch_matches")
+        assert user == "alice"
+        assert await library.db.fetchval("SELECT title FROM papers WHERE id = ?", (paper_id,)) == TODAY[2][0]
+        assert await library.db.fetchval("SELECT reranker FROM watches") == watch_reranker.name
+    finally:
+        library.retriever.embedder = library.retriever.reranker = None
+        await library.close()

@@ -8,7 +8,8 @@ hundred new papers are about any of a thousand stored queries. Both use the same
   query's best papers differ by language (a Korean query's score lower than an English
   one's), so each query's scores are standardized again against its scores over the library
   (a sample of it when large): "how far above this query's usual paper", which one threshold
-  serves in every language;
+  serves in every language; with a second model (the reranker), its standardized scores are
+  averaged with the first's (`averaged_scores`);
 - by keywords: every word of the query in the paper's indexed text (titles, abstracts and
   summaries in every language), through the same FTS5 index and query parsing as search,
   restricted to papers above an id so only new papers are read.
@@ -55,6 +56,20 @@ def standardized_scores(index: VectorIndex, queries: np.ndarray, paper_ids: list
     _, reference = semantic_scores(index, queries, library.tolist())
     spread = np.maximum(reference.std(axis=1, keepdims=True), 1e-6)
     return ids, (scores - reference.mean(axis=1, keepdims=True)) / spread
+
+
+def averaged_scores(
+    first: tuple[list[int], np.ndarray], second: tuple[list[int], np.ndarray]
+) -> tuple[list[int], np.ndarray]:
+    """Two models' `standardized_scores` for the same queries, (papers, scores) each, averaged
+    over the papers both scored. Models of different kinds err on different papers: a paper
+    well above a query's usual one for both is more surely about it than one far above for
+    either alone."""
+    (first_ids, first_scores), (second_ids, second_scores) = first, second
+    column = {paper_id: n for n, paper_id in enumerate(second_ids)}
+    both = [n for n, paper_id in enumerate(first_ids) if paper_id in column]
+    ids = [first_ids[n] for n in both]
+    return ids, (first_scores[:, both] + second_scores[:, [column[pid] for pid in ids]]) / 2
 
 
 async def keyword_matches(db: Database, query: str, after_paper_id: int) -> list[int]:

@@ -2,10 +2,10 @@
 
 Matching runs over the papers that arrived since the last run, whatever brought them (a CLI
 ingest, a digest source, an upload in Discord): papers above a stored id are new. It needs no
-LLM: each watch's query is embedded once when added, and compared with the new papers' facet
-vectors as search compares a question (cross-lingual: a Korean watch finds an English paper);
-every word of the query in a paper's text also matches, and so does an author's name. A
-match is recorded once per member and paper; delivery is separate (`deliver_pending`), by the
+LLM: each watch's query is embedded once when added, by the search model and by the reranker
+when one is set, and compared with the new papers' vectors as search compares a question
+(cross-lingual: a Korean watch finds an English paper); every word of the query in a paper's
+text also matches, and so does an author's name. A match is recorded once per member and paper; delivery is separate (`deliver_pending`), by the
 front end's notifier, at most `watch_daily_cap` papers per member and day, the best first.
 """
 
@@ -23,7 +23,9 @@ import aiosqlite
 import numpy as np
 
 from bot.errors import PaperbotError
-from bot.retrieval.matching import keyword_matches, standardized_scores
+from bot.retrieval.embedders import Embedder
+from bot.retrieval.matching import averaged_scores, keyword_matches, standardized_scores
+from bot.retrieval.vectors import VectorIndex
 from bot.services.library import Library
 from bot.services.members import Member
 from bot.services.papers import PaperDetail, paper_details
@@ -32,9 +34,19 @@ from bot.store import Database
 MAX_WATCHES_PER_MEMBER = 20
 MAX_QUERY_CHARS = 200
 # A paper matches a watch by meaning when it scores this many standard deviations above the
-# query's mean over the library. On the seed corpus's development questions (README): 3.5 finds
-# 78% of the papers meant, with 0.6 other papers per watch and 300 new papers (3.0: 86%, 1.2).
+# query's mean over the library, by the search model alone: when the reranker is off, or has no
+# vector for the paper yet. On the seed corpus (`benchmarks/watches.py --quality`, README) 3.5
+# finds 78% of the papers meant by the 63 dev-set questions and 54% for the 136 plain-words
+# ones, with 0.40 and 0.23 other papers per watch and 300 new papers; Korean 50% and 29%.
 SEMANTIC_THRESHOLD = 3.5
+# With the reranker, the two models' standardized scores are averaged: the average spreads less
+# than either (the models agree only in part), hence a lower threshold. 2.7 finds 83% and 65%,
+# Korean 75% and 41%, with 0.55 and 0.48 other papers per watch and 300 new papers (e5 alone
+# at 3.2 lets through as many, 0.77 and 0.44, and finds 78% and 61%, Korean 50% and 29%).
+COMBINED_THRESHOLD = 2.7
+# The columns of `watches` that hold each model's query vector: (model name, vector).
+SEARCH_MODEL_COLUMNS = ("embedder", "vector")
+RERANKER_COLUMNS = ("reranker", "reranker_vector")
 # A new paper still waiting for its vector is matched by keywords and authors alone after this.
 VECTOR_GRACE = timedelta(hours=1)
 
@@ -124,13 +136,14 @@ async def add_watch(library: Library, member: Member, query: str) -> Watch:
         raise WatchError(f"you already watch “{query}”")
     if len(existing) >= MAX_WATCHES_PER_MEMBER:
         raise WatchError(f"you have {MAX_WATCHES_PER_MEMBER} watches, the most one member can keep; remove one first")
-    embedder = library.retriever.embedder
-    vector = None if embedder is None else (await embedder.embed_query(query)).astype("<f4").tobytes()
+    models = (library.retriever.embedder, library.retriever.reranker)
+    vectors = [await _stored_query_vector(model, query) for model in models]
     async with library.db.transaction() as conn:
         cursor = await conn.execute(
-            "INSERT INTO watches (guild_id, user_id, query, embedder, vector, after_paper_id) "
-            "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(id), 0) FROM papers)) RETURNING id, query, created_at",
-            (member.guild_id, member.user_id, query, embedder and embedder.name, vector),
+            "INSERT INTO watches (guild_id, user_id, query, embedder, vector, reranker, reranker_vector, "
+            "after_paper_id) VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(id), 0) FROM papers)) "
+            "RETURNING id, query, created_at",
+            (member.guild_id, member.user_id, query, *(value for pair in vectors for value in pair)),
         )
         row = await cursor.fetchone()
     return Watch(*row)
@@ -151,25 +164,65 @@ async def remove_watch(db: Database, member: Member, which: str) -> Watch:
     return chosen
 
 
-async def _watch_vectors(library: Library, rows: list) -> np.ndarray | None:
-    """The watches' query vectors from the current embedder, embedding those stored by another."""
-    embedder = library.retriever.embedder
-    if embedder is None:
+async def _stored_query_vector(model: Embedder | None, query: str) -> tuple[str | None, bytes | None]:
+    """(model name, query vector) as a watch stores them; (None, None) without the model."""
+    if model is None:
+        return None, None
+    return model.name, (await model.embed_query(query)).astype("<f4").tobytes()
+
+
+async def _watch_vectors(db: Database, model: Embedder | None, rows: list, columns: tuple[str, str]) -> np.ndarray | None:
+    """The watches' query vectors from `model`, kept in `columns` (SEARCH_MODEL_COLUMNS or
+    RERANKER_COLUMNS), embedding those stored by another model or not at all."""
+    if model is None:
         return None
-    stale = [row for row in rows if row["embedder"] != embedder.name or row["vector"] is None]
+    name_column, vector_column = columns
+    stale = [row for row in rows if row[name_column] != model.name or row[vector_column] is None]
     if stale:
-        fresh = [await embedder.embed_query(row["query"]) for row in stale]
-        await library.db.executemany(
-            "UPDATE watches SET embedder = ?, vector = ? WHERE id = ?",
-            [(embedder.name, v.astype("<f4").tobytes(), row["id"]) for row, v in zip(stale, fresh)],
+        fresh = [await model.embed_query(row["query"]) for row in stale]
+        await db.executemany(
+            f"UPDATE watches SET {name_column} = ?, {vector_column} = ? WHERE id = ?",
+            [(model.name, v.astype("<f4").tobytes(), row["id"]) for row, v in zip(stale, fresh)],
         )
         restored = {row["id"]: v for row, v in zip(stale, fresh)}
     else:
         restored = {}
     return np.stack([
-        restored[row["id"]] if row["id"] in restored else np.frombuffer(row["vector"], dtype="<f4")
+        restored[row["id"]] if row["id"] in restored else np.frombuffer(row[vector_column], dtype="<f4")
         for row in rows
     ]).astype(np.float32)
+
+
+async def _scores_by_meaning(
+    library: Library, watches: list, paper_ids: list[int]
+) -> tuple[list[int], np.ndarray, np.ndarray] | None:
+    """(papers scored, scores of shape (watches, papers), the threshold of each paper's column):
+    both models' scores averaged for papers the reranker has a vector for, the search model's
+    alone for the others (and for all when the reranker is off); None without search by meaning."""
+    retriever = library.retriever
+    index = await retriever.index()
+    queries = await _watch_vectors(library.db, retriever.embedder, watches, SEARCH_MODEL_COLUMNS)
+    if index is None or queries is None:
+        return None
+    ids, scores = standardized_scores(index, queries, paper_ids)
+    thresholds = np.full(len(ids), SEMANTIC_THRESHOLD)
+    # the index search reranks with; `Retriever` has no public name for it yet
+    second_index = await retriever._index_of(retriever.reranker, two_stage=False)
+    if second_index is not None and ids and _covers_the_library(second_index, index):
+        second_queries = await _watch_vectors(library.db, retriever.reranker, watches, RERANKER_COLUMNS)
+        both_ids, both = averaged_scores((ids, scores), standardized_scores(second_index, second_queries, ids))
+        column = {paper_id: n for n, paper_id in enumerate(ids)}
+        both_columns = [column[paper_id] for paper_id in both_ids]
+        scores[:, both_columns] = both
+        thresholds[both_columns] = COMBINED_THRESHOLD
+    return ids, scores, thresholds
+
+
+def _covers_the_library(second: VectorIndex, first: VectorIndex) -> bool:
+    """Whether the reranker has vectors for at least half the papers the search model has. Its
+    scores are standardized over the papers it has: while it embeds a library it was just turned
+    on for, too few for a mean and a spread that mean anything."""
+    return 2 * len(np.unique(second.ids)) >= len(np.unique(first.ids))
 
 
 async def _new_papers(library: Library, after: int, now: datetime) -> tuple[list, int]:
@@ -197,7 +250,8 @@ async def match_new_papers(library: Library, *, now: datetime | None = None) -> 
     after = await db.fetchval("SELECT last_paper_id FROM watch_scan WHERE id = 1", default=0)
     papers, done_up_to = await _new_papers(library, after, now)
     watches = await db.fetchall(
-        "SELECT id, guild_id, user_id, query, embedder, vector, after_paper_id FROM watches ORDER BY id"
+        "SELECT id, guild_id, user_id, query, embedder, vector, reranker, reranker_vector, after_paper_id "
+        "FROM watches ORDER BY id"
     )
     found: list[tuple] = []
     if papers and watches:
@@ -206,12 +260,11 @@ async def match_new_papers(library: Library, *, now: datetime | None = None) -> 
         by_author = papers_by_author({row["id"]: json.loads(row["authors"]) for row in papers})
         by_meaning: dict[int, set[int]] = {}
         columns: dict[int, int] = {}  # a paper's column in `scores`
-        index = await library.retriever.index()
-        queries = await _watch_vectors(library, watches)
-        if index is not None and queries is not None:
-            scored_ids, scores = standardized_scores(index, queries, paper_ids)
+        meaning = await _scores_by_meaning(library, watches, paper_ids)
+        if meaning is not None:
+            scored_ids, scores, thresholds = meaning
             columns = {paper_id: column for column, paper_id in enumerate(scored_ids)}
-            for row_number, column in zip(*np.nonzero(scores >= SEMANTIC_THRESHOLD)):
+            for row_number, column in zip(*np.nonzero(scores >= thresholds)):
                 by_meaning.setdefault(int(row_number), set()).add(scored_ids[column])
         keywords = {query: set(await keyword_matches(db, query, after)) for query in {w["query"] for w in watches}}
         for number, watch in enumerate(watches):

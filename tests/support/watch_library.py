@@ -1,5 +1,6 @@
 """A small synthetic library for watches: 28 papers on distinct subjects ingested and embedded
-by the real offline model once per session (`watch_library_db`), and three papers that arrive
+by both real offline models (the search model and the reranker) once per session
+(`watch_library_db`), and three papers that arrive
 "today" (`TODAY`, written by `digest`). Matching by meaning is measured against the library, so
 it needs a library of some size; the real corpus would take minutes to embed."""
 
@@ -10,7 +11,7 @@ import asyncio
 import pytest
 
 from bot.services.ingest import ingest_bytes
-from bot.retrieval.embedders import LocalE5Embedder
+from bot.retrieval.embedders import LocalE5Embedder, LocalUseEmbedder
 from bot.retrieval.vectors import embed_pending
 from bot.store import Database
 
@@ -76,7 +77,13 @@ def watch_embedder() -> LocalE5Embedder:
 
 
 @pytest.fixture(scope="session")
-def watch_library_db(tmp_path_factory, watch_embedder) -> str:
+def watch_reranker() -> LocalUseEmbedder:
+    """The reranker's offline model, loaded once per session for the watch tests."""
+    return LocalUseEmbedder()
+
+
+@pytest.fixture(scope="session")
+def watch_library_db(tmp_path_factory, watch_embedder, watch_reranker) -> str:
     """The background library, ingested and embedded once per session."""
     path = tmp_path_factory.mktemp("watches") / "background.db"
 
@@ -85,6 +92,7 @@ def watch_library_db(tmp_path_factory, watch_embedder) -> str:
             report = await ingest_bytes(db, digest("2026-11-19", BACKGROUND, 1), "background.md")
             assert report.error is None and report.new == len(BACKGROUND), report
             await embed_pending(db, watch_embedder)
+            await embed_pending(db, watch_reranker, main_only=True)  # as `embed_new` does
 
     asyncio.run(build())
     return str(path)
