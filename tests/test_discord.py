@@ -382,6 +382,7 @@ async def test_roundup_works_in_dms_on_the_members_budget_with_a_cooldown(paperb
     first = await fake_discord.send_slash_command(None, dm, "roundup", [string_option("language", "ko")], user=member)
     posts = await fake_discord.wait_for(lambda: fake_discord.followups.get(first), timeout=15)
     assert posts[0]["content"].startswith("📰 **Paper roundup · 2024-12-13**")
+    assert "React 👍" not in posts[0]["content"]  # reactions in a DM count for nothing
     spent_by = {row[0] for row in await bot.lib.db.fetchall("SELECT DISTINCT guild_id FROM llm_calls")}
     assert spent_by == {f"dm:{member['id']}"}
     again = await fake_discord.send_slash_command(None, dm, "roundup", [], user=member)

@@ -20,7 +20,8 @@ from bot.services.guilds import get_settings, update_settings
 from bot.services.members import Member
 from bot.services.messages import link
 from bot.services.papers import paper_detail
-from bot.services.scheduler import LEASE_S, RoundupScheduler, last_run
+from bot.services.roundup import REACTIONS_HINT, build_roundup
+from bot.services.scheduler import LEASE_S, RoundupScheduler, iso, last_run
 from bot.settings import Settings
 from tests.support.fake_discord import EPHEMERAL
 from tests.test_discord import NO_PINGS, Clock, bot_settings, channel_id, string_option
@@ -259,6 +260,7 @@ async def test_the_scheduled_roundup_has_buttons_per_entry_and_the_line_for_clos
         posted = await fake_discord.wait_for(lambda: len(fake_discord.messages.get(papers, [])) >= 4 and fake_discord.messages[papers])
         header, *entries, line = posted
         assert header["content"].startswith("📰 **Paper roundup · 2024-12-14**") and not header.get("components")
+        assert header["content"].endswith("\n" + REACTIONS_HINT)  # members learn that reactions vote
         assert len(entries) == 2
         for entry in entries:  # each entry its own message, with its paper's buttons
             labels = [c["label"] for row in entry["components"] for c in row["components"]]
@@ -365,8 +367,8 @@ async def test_votes_and_saves_on_roundup_entries_count_once_per_member_and_show
 
         # /roundup on demand posts the same way: a reaction on its entry counts for that paper
         token = await fake_discord.send_slash_command(guild, general, "roundup", [{"name": "limit", "type": 4, "value": 1}])
-        _, entry = await fake_discord.wait_for(lambda: len(fake_discord.followups.get(token, [])) >= 2 and fake_discord.followups[token])
-        assert entry_paper(entry) == entry_paper(first)  # the day's first paper
+        on_demand, entry = await fake_discord.wait_for(lambda: len(fake_discord.followups.get(token, [])) >= 2 and fake_discord.followups[token])
+        assert on_demand["content"].endswith("\n" + REACTIONS_HINT) and entry_paper(entry) == entry_paper(first)
         await fake_discord.react(guild, general, entry["id"], "👍", bob)
 
         async def on_demand_counted():
@@ -434,5 +436,38 @@ async def test_a_roundup_stopped_mid_send_resumes_with_the_rest_and_votes_on_bot
         await until(counted)
         saved = await votes.reading_list(bot.lib.db, Member(guild["id"], alice["id"]))
         assert [item.paper.id for item in saved] == [entry_paper(third)]
+    finally:
+        await stop(bot, runner)
+
+
+async def test_a_roundup_stored_before_the_reactions_hint_resumes_without_posting_its_header_twice(
+    fake_discord, corpus_db, openai_server
+):
+    clock = Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc))  # the bot's own schedule: not due yet
+    bot, guild, runner = await start(fake_discord, bot_settings(corpus_db, openai_server), clock)
+    try:
+        papers = channel_id(guild, "papers")
+        await update_settings(bot.lib.db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True,
+                              max_papers=2)
+        # the run as a paperbot without the hint stored it (its header is today's without the
+        # hint line), which died after posting the header, before recording it
+        roundup = await build_roundup(bot.lib, limit=2, on_or_before="2024-12-14")
+        before = roundup.posts
+        assert REACTIONS_HINT not in before[0].text
+        await bot.lib.db.execute(
+            "INSERT INTO roundup_runs (guild_id, local_date, status, channel_id, started_at, blocks, block_papers, "
+            "outcome, digest_date) VALUES (?, '2024-12-14', 'sending', ?, ?, ?, ?, 'done', ?)",
+            (guild["id"], papers, iso(datetime.now(timezone.utc) - timedelta(minutes=1)),
+             json.dumps([post.text for post in before]), json.dumps([post.papers for post in before]), roundup.date),
+        )
+        fake_discord.messages[papers] = [fake_discord.message(papers, fake_discord.bot_user, {"content": before[0].text})]
+
+        clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)
+        posted = await fake_discord.wait_for(lambda: len(fake_discord.messages[papers]) >= 3 and fake_discord.messages[papers])
+        await asyncio.sleep(0.5)  # more scheduler ticks: nothing posted twice
+        assert [m["content"] for m in fake_discord.messages[papers]] == [post.text for post in before]
+        assert [entry_paper(entry) for entry in posted[1:]] == [post.paper for post in before[1:]]
+        run = await last_run(bot.lib.db, guild["id"])
+        assert run["status"] == "done" and json.loads(run["message_ids"]) == [m["id"] for m in posted]
     finally:
         await stop(bot, runner)

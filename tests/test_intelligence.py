@@ -14,7 +14,7 @@ from bot.llm.tokens import encoding_for
 from bot.services import qa
 from bot.services.language import UnknownLanguage
 from bot.services.papers import PaperNotFound
-from bot.services.roundup import BLURBS_PER_REQUEST, RoundupError, build_roundup
+from bot.services.roundup import BLURBS_PER_REQUEST, REACTIONS_HINT, RoundupError, build_roundup
 from bot.services.summaries import summarize
 from tests.support.openai_server import Reply, server_error
 
@@ -274,6 +274,16 @@ async def test_roundup_without_llm_uses_stored_summaries_and_flags_the_rest(open
     assert all("LLM" in e.paper.topics for e in korean.entries)
     assert "no LLM is configured" in korean.note
     assert "not in Korean" in korean.blocks[0] and all("*(untranslated)*" in block for block in korean.blocks[1:])
+
+
+async def test_a_server_roundups_header_ends_with_the_reactions_hint_kept_whole_under_a_long_note(open_library):
+    library = await open_library(OPENAI_API_KEY=None, OPENAI_BASE_URL=None)
+    elsewhere = await build_roundup(library, day="2024-07-17", lang="ko", limit=3)  # DMs, console, CLI
+    in_server = await build_roundup(library, day="2024-07-17", lang="ko", limit=3, in_server=True)
+    assert in_server.blocks[0] == elsewhere.blocks[0] + "\n" + REACTIONS_HINT
+    in_server.note = "the model's reply was cut off before it " * 100  # an outsized note gives way
+    header = in_server.blocks[0]
+    assert len(header) <= 2000 and header.endswith("…\n" + REACTIONS_HINT)
 
 
 async def test_roundup_goes_out_when_the_llm_fails(open_library, openai_server):

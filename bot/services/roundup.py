@@ -34,7 +34,7 @@ from bot.services.language import language_name, normalize_tag, written_in
 from bot.services.library import Library
 from bot.services.papers import PaperDetail, paper_details
 from bot.services.summaries import store_summaries
-from bot.services.votes import group_interest
+from bot.services.votes import SAVE_EMOJI, VOTE_EMOJI, group_interest
 from bot.store import Database
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,9 @@ FALLBACK_CHARS = 320
 _NUMBERED_LINE = re.compile(r"^[ \t*]*[\[(]?(\d+)[\]).:][ \t*]*[:\-–]?[ \t]*(\S.*?)[ \t]*$", re.MULTILINE)
 CJK_SENTENCE_ENDS = ("。", "！", "？")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+# The header's last line where reactions count (a server: they are recorded per member there,
+# and taken back with the reaction); not in DMs, the console or the CLI.
+REACTIONS_HINT = f"-# React {VOTE_EMOJI} to an entry to vote for it (/top), {SAVE_EMOJI} to save it to your /readinglist."
 
 
 class RoundupError(PaperbotError, ValueError):
@@ -123,6 +126,7 @@ class Roundup:
     entries: list[RoundupEntry]
     note: str | None = None  # why entries are untranslated, when they are
     usage: Usage = field(default_factory=Usage)
+    in_server: bool = False  # posted in a server, where 👍 and 🔖 on an entry count
 
     @property
     def untranslated(self) -> int:
@@ -146,7 +150,8 @@ class Roundup:
                 f"*{self.untranslated} of {len(self.entries)} summaries are not in "
                 f"{language_name(self.lang)}{': ' + self.note if self.note else ''}.*"
             )
-        return [RoundupBlock(fit("\n".join(header), CHAT_LIMIT), [])] + [
+        hint = "\n" + REACTIONS_HINT if self.in_server else ""  # kept whole: a long note gives way
+        return [RoundupBlock(fit("\n".join(header), CHAT_LIMIT - len(hint)) + hint, [])] + [
             RoundupBlock(fit(entry.render(number), CHAT_LIMIT), [(number, entry.paper.id)])
             for number, entry in enumerate(self.entries, start=1)
         ]
@@ -402,10 +407,12 @@ async def build_roundup(
     caller: Caller | None = None,
     on_or_before: str | None = None,
     rank_for_guild: str | None = None,
+    in_server: bool = False,
 ) -> Roundup:
     """The roundup of digest date `day` (default: the latest, or the latest dated on or before
     `on_or_before`). With `rank_for_guild`, that server's votes on earlier papers decide the
-    order (see `votes.group_interest`). Never fails for want of an LLM."""
+    order (see `votes.group_interest`). `in_server`: its header says that reactions vote and
+    save. Never fails for want of an LLM."""
     lang = normalize_tag(lang)
     if limit < 1:
         raise RoundupError("the roundup needs room for at least one paper (--limit 1 or more)")
@@ -419,7 +426,7 @@ async def build_roundup(
         interest = await group_interest(library, rank_for_guild, ranked, day)
         ranked = sorted(ranked, key=lambda pid: -interest.get(pid, 0.0))[:limit]
     papers = await paper_details(library.db, ranked)
-    result = Roundup(day, lang, topic, [])
+    result = Roundup(day, lang, topic, [], in_server=in_server)
     if not papers:
         return result
     caller = caller or Caller("roundup")

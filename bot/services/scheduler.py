@@ -270,6 +270,7 @@ class RoundupScheduler:
             caller=Caller("roundup", guild_id=guild.guild_id),
             on_or_before=local_date,
             rank_for_guild=guild.guild_id if guild.rank_by_group_votes else None,
+            in_server=True,
         )
         previous = await self.db.fetchval(
             "SELECT digest_date FROM roundup_runs WHERE guild_id = ? AND status = 'done' AND local_date < ? "

@@ -134,7 +134,7 @@ class Roundup(commands.Cog):
             today = (await get_settings(self.bot.lib.db, str(ctx.guild.id))).local_date(self.bot.clock()).isoformat()
         result = await build_roundup(
             self.bot.lib, day=date, lang=language, limit=limit, topic=topic, caller=caller_for(ctx, "roundup"),
-            on_or_before=today,
+            on_or_before=today, in_server=ctx.guild is not None,
         )
         if not result.posts:
             await ctx.send(result.empty_message)
