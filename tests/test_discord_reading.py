@@ -399,75 +399,76 @@ class DyingPoster(DiscordPoster):
         return message_id
 
 
-async def test_a_roundup_stopped_mid_send_resumes_with_the_rest_and_votes_on_both_runs_count(
-    fake_discord, corpus_db, openai_server
-):
+@pytest.fixture
+async def roundup_at_seven(fake_discord, corpus_db, openai_server):
+    """The bot at 06:00 UTC, its server's roundup (3 papers) due in #papers at 07:00 UTC:
+    (bot, guild, its clock, #papers)."""
     clock = Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc))  # the bot's own schedule: not due yet
     bot, guild, runner = await start(fake_discord, bot_settings(corpus_db, openai_server), clock)
     try:
         papers = channel_id(guild, "papers")
         await update_settings(bot.lib.db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True,
                               max_papers=3)
-        dying = RoundupScheduler(bot.lib, DyingPoster(bot, dies_after=2), clock=Clock(datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)))
-        with pytest.raises(ProcessDied):
-            await dying.run_due()
-        header, first = fake_discord.messages[papers]  # the header, recorded; entry 1, not recorded
-        run = await last_run(bot.lib.db, guild["id"])
-        assert run["status"] == "sending" and json.loads(run["message_ids"]) == [header["id"]]
-
-        clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc) + timedelta(seconds=LEASE_S + 1)  # the lease ran out
-        posted = await fake_discord.wait_for(lambda: len(fake_discord.messages[papers]) >= 4 and fake_discord.messages[papers])
-        await asyncio.sleep(0.5)  # more scheduler ticks: nothing posted twice
-        assert fake_discord.messages[papers] == posted and posted[:2] == [header, first]
-        assert [post["content"][:5] for post in posted[1:]] == ["**1. ", "**2. ", "**3. "]
-        _, _, second, third = posted
-        for entry in (second, third):  # the resumed run's entries have their buttons
-            assert [c["label"] for row in entry["components"] for c in row["components"]] == ["Discuss", "Read in my language"]
-        run = await last_run(bot.lib.db, guild["id"])
-        assert run["status"] == "done" and json.loads(run["message_ids"]) == [m["id"] for m in posted]
-
-        alice, bob = fake_discord.user("alice"), fake_discord.user("bob")
-        await react(fake_discord, guild, papers, (first, "👍", alice),  # posted by the run that died
-                    (third, "👍", bob), (third, "🔖", alice))  # posted by the resumed run
-
-        async def counted():
-            return await group_counts(bot, guild) == {entry_paper(first): (1, 0), entry_paper(third): (1, 1)}
-
-        await until(counted)
-        saved = await votes.reading_list(bot.lib.db, Member(guild["id"], alice["id"]))
-        assert [item.paper.id for item in saved] == [entry_paper(third)]
+        yield bot, guild, clock, papers
     finally:
         await stop(bot, runner)
+
+
+async def test_a_roundup_stopped_mid_send_resumes_with_the_rest_and_votes_on_both_runs_count(
+    roundup_at_seven, fake_discord
+):
+    bot, guild, clock, papers = roundup_at_seven
+    dying = RoundupScheduler(bot.lib, DyingPoster(bot, dies_after=2), clock=Clock(datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)))
+    with pytest.raises(ProcessDied):
+        await dying.run_due()
+    header, first = fake_discord.messages[papers]  # the header, recorded; entry 1, not recorded
+    run = await last_run(bot.lib.db, guild["id"])
+    assert run["status"] == "sending" and json.loads(run["message_ids"]) == [header["id"]]
+
+    clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc) + timedelta(seconds=LEASE_S + 1)  # the lease ran out
+    posted = await fake_discord.wait_for(lambda: len(fake_discord.messages[papers]) >= 4 and fake_discord.messages[papers])
+    await asyncio.sleep(0.5)  # more scheduler ticks: nothing posted twice
+    assert fake_discord.messages[papers] == posted and posted[:2] == [header, first]
+    assert [post["content"][:5] for post in posted[1:]] == ["**1. ", "**2. ", "**3. "]
+    _, _, second, third = posted
+    for entry in (second, third):  # the resumed run's entries have their buttons
+        assert [c["label"] for row in entry["components"] for c in row["components"]] == ["Discuss", "Read in my language"]
+    run = await last_run(bot.lib.db, guild["id"])
+    assert run["status"] == "done" and json.loads(run["message_ids"]) == [m["id"] for m in posted]
+
+    alice, bob = fake_discord.user("alice"), fake_discord.user("bob")
+    await react(fake_discord, guild, papers, (first, "👍", alice),  # posted by the run that died
+                (third, "👍", bob), (third, "🔖", alice))  # posted by the resumed run
+
+    async def counted():
+        return await group_counts(bot, guild) == {entry_paper(first): (1, 0), entry_paper(third): (1, 1)}
+
+    await until(counted)
+    saved = await votes.reading_list(bot.lib.db, Member(guild["id"], alice["id"]))
+    assert [item.paper.id for item in saved] == [entry_paper(third)]
 
 
 async def test_a_roundup_stored_before_the_reactions_hint_resumes_without_posting_its_header_twice(
-    fake_discord, corpus_db, openai_server
+    roundup_at_seven, fake_discord
 ):
-    clock = Clock(datetime(2024, 12, 14, 6, 0, tzinfo=timezone.utc))  # the bot's own schedule: not due yet
-    bot, guild, runner = await start(fake_discord, bot_settings(corpus_db, openai_server), clock)
-    try:
-        papers = channel_id(guild, "papers")
-        await update_settings(bot.lib.db, guild["id"], channel_id=papers, post_time="07:00", tz="UTC", enabled=True,
-                              max_papers=2)
-        # the run as a paperbot without the hint stored it (its header is today's without the
-        # hint line), which died after posting the header, before recording it
-        roundup = await build_roundup(bot.lib, limit=2, on_or_before="2024-12-14")
-        before = roundup.posts
-        assert REACTIONS_HINT not in before[0].text
-        await bot.lib.db.execute(
-            "INSERT INTO roundup_runs (guild_id, local_date, status, channel_id, started_at, blocks, block_papers, "
-            "outcome, digest_date) VALUES (?, '2024-12-14', 'sending', ?, ?, ?, ?, 'done', ?)",
-            (guild["id"], papers, iso(datetime.now(timezone.utc) - timedelta(minutes=1)),
-             json.dumps([post.text for post in before]), json.dumps([post.papers for post in before]), roundup.date),
-        )
-        fake_discord.messages[papers] = [fake_discord.message(papers, fake_discord.bot_user, {"content": before[0].text})]
+    bot, guild, clock, papers = roundup_at_seven
+    # a run stored by a paperbot from before the hint (its header: today's without the hint
+    # line), whose process died after posting the header, before recording it
+    roundup = await build_roundup(bot.lib, limit=2, on_or_before="2024-12-14")
+    before = roundup.posts
+    assert REACTIONS_HINT not in before[0].text
+    await bot.lib.db.execute(
+        "INSERT INTO roundup_runs (guild_id, local_date, status, channel_id, started_at, blocks, block_papers, "
+        "outcome, digest_date) VALUES (?, '2024-12-14', 'sending', ?, ?, ?, ?, 'done', ?)",
+        (guild["id"], papers, iso(datetime.now(timezone.utc) - timedelta(minutes=1)),
+         json.dumps([post.text for post in before]), json.dumps([post.papers for post in before]), roundup.date),
+    )
+    fake_discord.messages[papers] = [fake_discord.message(papers, fake_discord.bot_user, {"content": before[0].text})]
 
-        clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)
-        posted = await fake_discord.wait_for(lambda: len(fake_discord.messages[papers]) >= 3 and fake_discord.messages[papers])
-        await asyncio.sleep(0.5)  # more scheduler ticks: nothing posted twice
-        assert [m["content"] for m in fake_discord.messages[papers]] == [post.text for post in before]
-        assert [entry_paper(entry) for entry in posted[1:]] == [post.paper for post in before[1:]]
-        run = await last_run(bot.lib.db, guild["id"])
-        assert run["status"] == "done" and json.loads(run["message_ids"]) == [m["id"] for m in posted]
-    finally:
-        await stop(bot, runner)
+    clock.now = datetime(2024, 12, 14, 7, 0, tzinfo=timezone.utc)
+    posted = await fake_discord.wait_for(lambda: len(fake_discord.messages[papers]) >= 3 and fake_discord.messages[papers])
+    await asyncio.sleep(0.5)  # more scheduler ticks: nothing posted twice
+    assert [m["content"] for m in fake_discord.messages[papers]] == [post.text for post in before]
+    assert [entry_paper(entry) for entry in posted[1:]] == [post.paper for post in before[1:]]
+    run = await last_run(bot.lib.db, guild["id"])
+    assert run["status"] == "done" and json.loads(run["message_ids"]) == [m["id"] for m in posted]
