@@ -1,15 +1,16 @@
-"""The reranker's sentence vectors: cutting main texts into sentences, embedding them once per
-text, and a question about one thing a paper says finding that paper."""
+"""The reranker's sentence vectors: cutting main texts into sentences and questions into parts,
+embedding sentences once per text, and a question about one thing a paper says finding it."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bot.corpus.model import ParsedDigest, ParsedPaper
 from bot.corpus.reading import FileReport, PreparedDigest
 from bot.retrieval.embedders import LocalE5Embedder, LocalUseEmbedder
 from bot.retrieval.search import Retriever
-from bot.retrieval.sentences import best_sentence_similarities, embed_sentences, sentences
+from bot.retrieval.sentences import embed_sentences, question_parts, sentence_coverage, sentences
 from bot.retrieval.vectors import embed_pending
 from bot.services.ingest import ingest_bytes, write_digest
 from tests.conftest import corpus_file
@@ -78,19 +79,36 @@ async def test_a_question_about_one_sentence_of_a_paper_finds_that_paper(db):
     assert by_sentence == [paper_ids[0], paper_ids[1]]  # the paper that says it comes first
 
 
-async def test_best_sentence_similarity_is_that_of_the_nearest_sentence(db):
+def test_a_question_is_cut_into_the_parts_it_asks_for():
+    assert question_parts("shrinking a huge network into a tiny one, through a helper network picked "
+                          "automatically, because the gap is too large for one jump") == [
+        "shrinking a huge network into a tiny one", "through a helper network picked automatically",
+        "because the gap is too large for one jump"]
+    assert question_parts("Objekte erkennen, wobei ein Sprachmodell hilft") == ["Objekte erkennen", "wobei ein Sprachmodell hilft"]
+    assert question_parts("像素级分类模型对少见类别过于自信，怎样估计可信度") == ["像素级分类模型对少见类别过于自信", "怎样估计可信度"]
+    # one part (or parts too short to say anything alone): the question itself
+    assert question_parts("단일 GPU에서 단백질 구조 예측을 빠르게 하는 방법") == ["단일 GPU에서 단백질 구조 예측을 빠르게 하는 방법"]
+    assert question_parts("cats and dogs") == ["cats and dogs"]
+
+
+async def test_coverage_averages_each_parts_nearest_sentence(db):
     paper_ids = await write_made_up_papers(db)
     reranker = LocalUseEmbedder()
     await embed_sentences(db, reranker)
-    said = "We also show that the same trick speeds up protein structure prediction on a single GPU."
-    query = await reranker.embed_query(said)
+    said = ["We replace softmax attention with a kernel feature map that runs in linear time.",
+            "We also show that the same trick speeds up protein structure prediction on a single GPU."]
+    parts = await reranker.embed_passages(said)
     unknown = max(paper_ids) + 1
-    best = await best_sentence_similarities(db, reranker.name, [paper_ids[0], paper_ids[1], unknown], query)
-    assert best[0] > 0.99  # that very sentence (float16 storage costs the fourth decimal)
-    assert best[1] < 0.9 and np.isnan(best[2])
-    # vectors of another size (another model's query) say nothing rather than fail
-    assert np.isnan(await best_sentence_similarities(db, reranker.name, paper_ids[:1], query[:8])).all()
-    assert (await best_sentence_similarities(db, reranker.name, [], query)).size == 0
+    one = await sentence_coverage(db, reranker.name, [paper_ids[0], paper_ids[1], unknown], parts[1:])
+    assert one[0] > 0.99  # that very sentence (float16 storage costs the fourth decimal)
+    assert one[1] < 0.9 and np.isnan(one[2])
+    both = await sentence_coverage(db, reranker.name, [paper_ids[0], paper_ids[1]], parts)
+    assert both[0] > 0.99  # each part has its own sentence in the first paper
+    protein_paper_alone = await sentence_coverage(db, reranker.name, [paper_ids[1]], parts[:1])
+    assert both[1] == pytest.approx((one[1] + protein_paper_alone[0]) / 2, abs=1e-6)
+    # vectors of another size (another model's question) say nothing rather than fail
+    assert np.isnan(await sentence_coverage(db, reranker.name, paper_ids[:1], parts[:, :8])).all()
+    assert (await sentence_coverage(db, reranker.name, [], parts)).size == 0
 
 
 async def test_sentences_are_embedded_once_and_again_when_the_abstract_changes(db, openai_server):

@@ -17,7 +17,7 @@ from bot.corpus.text import paper_key, parse_arxiv_id_exact, title_hash
 from bot.retrieval.cache import LibraryCache
 from bot.retrieval.embedders import Embedder
 from bot.retrieval.lexical import lexical_search
-from bot.retrieval.sentences import best_sentence_similarities
+from bot.retrieval.sentences import question_parts, sentence_coverage
 from bot.retrieval.vectors import VectorIndex
 from bot.store import Database
 
@@ -83,9 +83,10 @@ SEMANTIC_WEIGHT = 0.85
 STRONG_LEXICAL = 0.8
 LANGUAGE_COVERAGE_SATURATION = 5.0
 # Reranking, measured the same way: the search model's CANDIDATES are rescored by a second
-# model of another kind (`LocalUseEmbedder`) twice, from each paper's "main" text and from its
-# best-matching sentence of that text (bot/retrieval/sentences.py). The three similarities are
-# standardized over the candidates and averaged (equal weights measured best; README).
+# model of another kind (`LocalUseEmbedder`) twice: from each paper's "main" text, and by how
+# well that text's sentences cover the parts of the question (bot/retrieval/sentences.py). The
+# three similarities are standardized over the candidates and averaged (equal weights measured
+# best; README).
 
 
 def standardized(values: np.ndarray) -> np.ndarray:
@@ -218,16 +219,21 @@ class Retriever:
         # which the bot needs for its heartbeats, beside the reranker's embedding of the
         # question (~7 ms, one thread): on two cores, overlapping it with the search model's
         # embedding instead (two threads) slowed both.
-        hits, second_vector = await asyncio.gather(
+        # The reranker (whose model encodes questions and passages alike) embeds the question
+        # and its parts in one call.
+        parts = question_parts(query)
+        texts = [query] if parts == [query] else [query, *parts]
+        hits, second_vectors = await asyncio.gather(
             asyncio.to_thread(index.search, vector, limit),
-            self.reranker.embed_query(query) if rerank_index is not None and len(rerank_index) else _nothing(),
+            self.reranker.embed_passages(texts) if rerank_index is not None and len(rerank_index) else _nothing(),
         )
-        if not len(second_vector):
+        if not len(second_vectors):
             return hits
         candidates = [pid for pid, _ in hits]
+        part_vectors = second_vectors[1:] if len(texts) > 1 else second_vectors
         return rerank(hits, [
-            rerank_index.similarities(candidates, second_vector),
-            await best_sentence_similarities(self.db, self.reranker.name, candidates, second_vector),
+            rerank_index.similarities(candidates, second_vectors[0]),
+            await sentence_coverage(self.db, self.reranker.name, candidates, part_vectors),
         ])
 
     async def search(self, query: str, *, limit: int = 10, mode: str = "hybrid") -> list[SearchHit]:

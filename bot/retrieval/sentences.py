@@ -1,4 +1,5 @@
-"""The reranker's sentence vectors: each sentence of a paper's main text, embedded on its own.
+"""The reranker's sentence vectors: each sentence of a paper's main text, embedded on its own,
+and how well a paper's sentences cover the parts of a question.
 
 A question in plain words usually asks about one thing a paper does ("shrinking a huge network
 through an intermediate helper network"), which one sentence of the abstract says; the vector
@@ -32,6 +33,17 @@ MIN_SENTENCE_CHARS = 8
 MAX_SENTENCES = 40
 # Papers per embedding call: a few hundred sentences, one transaction.
 PAPERS_PER_BATCH = 16
+# A question in plain words often asks for several things at once ("shrinking a huge network
+# into a tiny one, through a helper network picked automatically, because the gap is too large
+# for one jump"): each part is matched to the paper's sentence nearest to it, and a paper scores
+# by how well its sentences cover all the parts. Parts end at punctuation, and before the words
+# that join one part of a request to the next in the languages that put spaces between words;
+# Chinese and Japanese questions are cut at their commas (Korean ones, cut at clause endings
+# too, did worse: README).
+_PART_BREAK = re.compile(
+    r"[,，、;；:：?？]\s*|\s+(?:and|while|because|by|with|via|und|wobei|um|et|grâce|avec|y|para|con|sin)\s+"
+)
+MIN_PART_CHARS = 6
 
 
 def sentences(main_text: str) -> list[str]:
@@ -75,25 +87,28 @@ async def embed_sentences(db: Database, embedder: Embedder, *, rebuild: bool = F
     return len(pending)
 
 
-async def best_sentence_similarities(
-    db: Database, embedder_name: str, paper_ids: list[int], query: np.ndarray
-) -> np.ndarray:
-    """Per paper, the similarity of its sentence nearest to the (normalized) query vector;
-    NaN for a paper whose sentences are not embedded (yet)."""
-    best = np.full(len(paper_ids), np.nan)
+def question_parts(question: str) -> list[str]:
+    """The parts of a question (see _PART_BREAK); the question itself when it has one part."""
+    parts = [part.strip() for part in _PART_BREAK.split(question) if len(part.strip()) >= MIN_PART_CHARS]
+    return parts if len(parts) > 1 else [question]
+
+
+async def sentence_coverage(db: Database, embedder_name: str, paper_ids: list[int], parts: np.ndarray) -> np.ndarray:
+    """Per paper, how well its sentences cover the question: for each part of the question
+    (a row of `parts`, normalized vectors) the similarity of the paper's sentence nearest to
+    it, averaged over the parts. NaN for a paper whose sentences are not embedded (yet)."""
+    coverage = np.full(len(paper_ids), np.nan)
     if not paper_ids:
-        return best
+        return coverage
     position = {paper_id: i for i, paper_id in enumerate(paper_ids)}
     marks = ",".join("?" * len(paper_ids))
     rows = await db.fetchall(
         f"SELECT paper_id, dim, vectors FROM sentence_vectors WHERE embedder = ? AND paper_id IN ({marks})",
         (embedder_name, *paper_ids),
     )
-    rows = [(paper_id, blob) for paper_id, dim, blob in rows if dim == len(query)]
-    if rows:
-        matrices = [np.frombuffer(blob, dtype="<f2").reshape(-1, len(query)) for _, blob in rows]
-        similarities = np.concatenate(matrices).astype(np.float32) @ query
-        starts = np.cumsum([0] + [len(m) for m in matrices[:-1]])
-        for (paper_id, _), value in zip(rows, np.maximum.reduceat(similarities, starts)):
-            best[position[paper_id]] = value
-    return best
+    dim = parts.shape[1]
+    for paper_id, stored_dim, blob in rows:
+        if stored_dim == dim:
+            sentences_matrix = np.frombuffer(blob, dtype="<f2").reshape(-1, dim).astype(np.float32)
+            coverage[position[paper_id]] = float((sentences_matrix @ parts.T).max(axis=0).mean())
+    return coverage
