@@ -165,7 +165,7 @@ async def run(args) -> None:
         scores = standardized_scores(await library.retriever.index(), queries, new_ids)
         if args.reranker:
             second_queries = np.stack([np.frombuffer(r[2], dtype="<f4") for r in rows])
-            second_index = await library.retriever._index_of(RERANKER, two_stage=False)
+            second_index = await library.retriever.reranker_index()
             averaged_scores(scores, standardized_scores(second_index, second_queries, new_ids))
         semantic.append(time.perf_counter() - start)
         start = time.perf_counter()
@@ -203,7 +203,7 @@ async def quality(db_path: Path | None) -> None:
         await embed_pending(db, embedder)
         await embed_pending(db, reranker, main_only=True)  # as `embed_new` does
         retriever = Retriever(db, embedder, reranker)
-        index, second_index = await retriever.index(), await retriever._index_of(reranker, two_stage=False)
+        index, second_index = await retriever.index(), await retriever.reranker_index()
         library = sorted(set(index.ids.tolist()) & set(second_index.ids.tolist()))
         print(f"{len(library)} papers with both models' vectors")
         for name in ("devset.json", "devset_plain.json"):

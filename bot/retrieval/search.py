@@ -162,6 +162,11 @@ class Retriever:
         """The search model's vector index (None without an embedder or vectors)."""
         return await self._index_of(self.embedder, two_stage=None)
 
+    async def reranker_index(self) -> VectorIndex | None:
+        """The reranker's index of whole-text vectors (None without a reranker or its vectors);
+        never scanned, only looked up by paper, so it keeps every row exact."""
+        return await self._index_of(self.reranker, two_stage=False)
+
     async def _index_of(self, embedder: Embedder | None, two_stage: bool | None) -> VectorIndex | None:
         if embedder is None:
             return None
@@ -182,7 +187,7 @@ class Retriever:
     async def warm_up(self) -> None:
         """Load the vector indexes and the local models now, not during the first search."""
         await self.index()
-        await self._index_of(self.reranker, two_stage=False)
+        await self.reranker_index()
         for model in (self.embedder, self.reranker):
             load = getattr(model, "load", None)  # only local models load
             if load is not None:
@@ -212,8 +217,7 @@ class Retriever:
         index = await self.index()
         if index is None or not len(index) or not query.strip():
             return []
-        # the reranker never scans: its rows are looked up by paper
-        rerank_index = await self._index_of(self.reranker, two_stage=False)
+        rerank_index = await self.reranker_index()
         vector = await self.embedder.embed_query(query)
         # The vector scan (~10 ms at 100,000 papers, one BLAS thread) runs off the event loop,
         # which the bot needs for its heartbeats, beside the reranker's embedding of the
