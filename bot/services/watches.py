@@ -206,7 +206,6 @@ async def _scores_by_meaning(
         return None
     ids, scores = standardized_scores(index, queries, paper_ids)
     thresholds = np.full(len(ids), SEMANTIC_THRESHOLD)
-    # the index search reranks with; `Retriever` has no public name for it yet
     second_index = await retriever.reranker_index()
     if second_index is not None and ids and _covers_the_library(second_index, index):
         second_queries = await _watch_vectors(library.db, retriever.reranker, watches, RERANKER_COLUMNS)
