@@ -3,9 +3,6 @@ embedding sentences once per text, and a question about one thing a paper says f
 
 from __future__ import annotations
 
-import sqlite3
-from importlib.resources import files
-
 import numpy as np
 import pytest
 
@@ -16,7 +13,6 @@ from bot.retrieval.search import Retriever
 from bot.retrieval.sentences import embed_sentences, question_parts, sentence_coverage, sentences
 from bot.retrieval.vectors import embed_pending
 from bot.services.ingest import ingest_bytes, write_digest
-from bot.store import Database
 from tests.conftest import corpus_file
 from tests.test_vectors import embedding_requests, openai_embedder
 
@@ -141,25 +137,3 @@ async def test_sentences_are_embedded_once_and_again_when_the_abstract_changes(d
     assert await embed_sentences(db, embedder, rebuild=True) == papers
     await embedder.close()
 
-
-async def test_sentences_stored_before_the_table_had_rowids_are_kept(tmp_path):
-    path = tmp_path / "before-0015.db"
-    reranker = LocalUseEmbedder()
-    async with await Database.open(path) as db:
-        paper_ids = await write_made_up_papers(db)
-        await embed_sentences(db, reranker)
-        stored = [tuple(row) for row in await db.fetchall(
-            "SELECT paper_id, embedder, dim, text_sha, vectors FROM sentence_vectors ORDER BY paper_id")]
-    with sqlite3.connect(path) as conn:  # back to 0013's table, as a library embedded then has it
-        conn.execute("DROP TABLE sentence_vectors")
-        conn.executescript(files("bot.store").joinpath("migrations", "0013_sentence_vectors.sql").read_text())
-        conn.executemany("INSERT INTO sentence_vectors VALUES (?, ?, ?, ?, ?)", stored)
-        conn.execute("PRAGMA user_version = 14")
-    async with await Database.open(path) as db:
-        assert [tuple(row) for row in await db.fetchall(
-            "SELECT paper_id, embedder, dim, text_sha, vectors FROM sentence_vectors ORDER BY paper_id")] == stored
-        schema = await db.fetchval("SELECT sql FROM sqlite_master WHERE name = 'sentence_vectors'")
-        assert "WITHOUT ROWID" not in schema
-        assert await embed_sentences(db, reranker) == 0  # nothing to embed again
-        await db.execute("DELETE FROM papers WHERE id = ?", (paper_ids[0],))  # deleting a paper still cascades
-        assert await db.fetchval("SELECT count(*) FROM sentence_vectors") == len(PAPERS) - 1
