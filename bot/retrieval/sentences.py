@@ -27,7 +27,8 @@ from bot.store import Database
 
 # A sentence ends at . ! ? before a space and something that is not a lowercase letter ("e.g. a"
 # goes on), or at a CJK full stop, exclamation or question mark or semicolon (Chinese
-# summaries chain long clauses with "；").
+# summaries chain long clauses with "；"). Not the roundup's splitter (services/roundup.py):
+# that one shows readers whole sentences, this one gives the reranker one statement each.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?![a-z])|(?<=[。！？；])")
 # Shorter pieces are list markers and numbers, not statements.
 MIN_SENTENCE_CHARS = 8
@@ -56,10 +57,6 @@ def sentences(main_text: str) -> list[str]:
     return found[:MAX_SENTENCES] or [main_text]
 
 
-async def _main_texts(db: Database) -> dict[int, tuple[str, str]]:
-    return {paper_id: text for (paper_id, _), text in (await facet_texts(db, main_only=True)).items()}
-
-
 async def embed_sentences(db: Database, embedder: Embedder, *, rebuild: bool = False) -> int:
     """Embed the sentences of every paper whose main text is new or changed since its sentences
     were embedded (every paper with `rebuild`); returns how many papers were embedded. A paper's
@@ -69,7 +66,7 @@ async def embed_sentences(db: Database, embedder: Embedder, *, rebuild: bool = F
     )
     pending = [
         (paper_id, text, sha)
-        for paper_id, (text, sha) in (await _main_texts(db)).items()
+        for (paper_id, _), (text, sha) in (await facet_texts(db, main_only=True)).items()
         if rebuild or stored.get(paper_id) != sha
     ]
     for start in range(0, len(pending), PAPERS_PER_BATCH):

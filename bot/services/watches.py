@@ -5,8 +5,9 @@ ingest, a digest source, an upload in Discord): papers above a stored id are new
 LLM: each watch's query is embedded once when added, by the search model and by the reranker
 when one is set, and compared with the new papers' vectors as search compares a question
 (cross-lingual: a Korean watch finds an English paper); every word of the query in a paper's
-text also matches, and so does an author's name. A match is recorded once per member and paper; delivery is separate (`deliver_pending`), by the
-front end's notifier, at most `watch_daily_cap` papers per member and day, the best first.
+text also matches, and so does an author's name. A match is recorded once per member and
+paper; delivery is separate (`deliver_pending`), by the front end's notifier, at most
+`watch_daily_cap` papers per member and day, the best first.
 """
 
 from __future__ import annotations
