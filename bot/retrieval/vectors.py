@@ -194,6 +194,12 @@ COMMON_DIRECTIONS = 2
 # spread each group's own is shrunk toward (a group of 7 Korean summaries says little alone).
 SPREAD_SAMPLE = 5000
 SPREAD_PRIOR_ROWS = 10
+# A paper scores by a soft maximum of its facets' standardized similarities,
+# FACET_SOFTNESS * log(sum(exp(z / FACET_SOFTNESS))): its best facet, plus a little for other
+# facets nearly as close. A paper whose English abstract and Chinese summary both match beats
+# one with a single text that matches a little better, which is more often a paper whose one
+# text is vague (plain-words set, recall@1 0.745 -> 0.765, the same at softness 0.4 to 0.6; README).
+FACET_SOFTNESS = 0.5
 TRANSFORM_BATCH = 50_000
 
 
@@ -359,8 +365,9 @@ class VectorIndex:
         return rows, (self.matrix[rows] @ query - offsets[groups]) / spreads[groups]
 
     def search(self, query: np.ndarray, k: int, exclude: set[int] = frozenset()) -> list[tuple[int, float]]:
-        """The k papers whose best facet is nearest to the query (an embedder's vector):
-        (paper_id, standardized similarity)."""
+        """The k papers whose facets are nearest to the query (an embedder's vector):
+        (paper_id, score), the score a soft maximum of the paper's standardized similarities
+        (`FACET_SOFTNESS`)."""
         if query.shape != (self.dim,):
             raise ValueError(f"query has dimension {query.shape}, the index {self.dim}")
         return self._search(self.transform(query), k, exclude)
@@ -372,13 +379,13 @@ class VectorIndex:
         want = min(len(self.ids), (k + len(exclude)) * 4)  # a paper has up to a few facets
         rows, scores = self._scored_rows(query, want)
         top = np.argpartition(scores, len(scores) - want)[-want:]
-        top = top[np.argsort(-scores[top])]
-        hits: dict[int, float] = {}
-        for position in top:
-            paper_id = int(self.ids[rows[position]])
-            if paper_id not in exclude and paper_id not in hits:
-                hits[paper_id] = float(scores[position])
-        return list(hits.items())[:k]
+        # Only facets near a paper's best one add to it, and those are among the best rows.
+        papers, row_paper = np.unique(self.ids[rows[top]], return_inverse=True)
+        best = float(scores[top].max())
+        weights = np.exp((scores[top].astype(np.float64) - best) / FACET_SOFTNESS)
+        soft = best + FACET_SOFTNESS * np.log(np.maximum(np.bincount(row_paper, weights=weights), 1e-300))
+        hits = ((int(papers[i]), float(soft[i])) for i in np.argsort(-soft, kind="stable"))
+        return [hit for hit in hits if hit[0] not in exclude][:k]
 
     def vector_of(self, paper_id: int) -> np.ndarray | None:
         """The paper's "main" facet (in whatever language), or its first other one, as
