@@ -25,7 +25,7 @@ PAPERS = [
      "classification and summarization benchmarks the model matches full attention while using a fraction "
      "of the memory. We also show that the same trick speeds up protein structure prediction on a single "
      "GPU. Code is released."),
-    ("Evolutionary Couplings Improve Protein Structure Prediction",
+    ("Evolutionary Couplings for Orphan Proteins",
      "Predicting the three-dimensional structure of a protein from its amino-acid sequence remains hard for "
      "orphan proteins. We feed co-evolution statistics from multiple sequence alignments into a geometric "
      "network. The predicted structures are more accurate than previous methods on held-out protein families."),

@@ -291,3 +291,25 @@ def test_the_reranker_is_chosen_by_the_settings(settings, reranker):
 def test_an_unknown_reranker_setting_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="PAPERBOT_RERANKER"):
         load_settings(PAPERBOT_RERANKER="large")
+
+
+def test_a_paper_whose_facets_all_match_beats_one_whose_single_facet_matches_a_little_better():
+    # The question's topic is in both texts of paper 0 and in one text of paper 1, there a
+    # little more clearly: a paper scores by a soft maximum of its facets, not its best alone.
+    rng = np.random.default_rng(11)
+    dim = 64
+    topic = rng.standard_normal(dim).astype(np.float32)
+    topic /= np.linalg.norm(topic)
+
+    def text(clarity: float) -> np.ndarray:
+        noise = rng.standard_normal(dim).astype(np.float32)
+        noise -= (noise @ topic) * topic
+        return clarity * topic + np.sqrt(1 - clarity**2) * noise / np.linalg.norm(noise)
+
+    rows = [text(0.62), text(0.62), text(0.66), text(0.0)]  # paper 0: main, title; paper 1: main, title
+    rows += [text(rng.uniform(0.0, 0.3)) for _ in range(2 * 58)]  # 58 papers about other things
+    index = VectorIndex.from_arrays(
+        "synthetic", dim, np.arange(120) // 2, np.array(rows), ["main", "title"] * 60
+    )
+    ranked = [paper for paper, _ in index.search(topic, 2)]
+    assert ranked == [0, 1]
