@@ -86,6 +86,12 @@ class Settings(BaseSettings):
             raise ValueError("must name the model, e.g. gpt-4o-mini or the name your local server uses")
         return value.strip()
 
+    @field_validator("openai_api_key", "discord_token")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # `DISCORD_TOKEN=` left blank in .env means not set: the main command opens the console
+        return value if value is not None and value.get_secret_value().strip() else None
+
     @field_validator("openai_base_url", "embeddings_base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:

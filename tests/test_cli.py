@@ -127,6 +127,13 @@ async def test_bot_without_a_token_says_how_to_set_one(tmp_path):
     assert code == 2 and "DISCORD_TOKEN" in out + err and "Traceback" not in out + err
 
 
+async def test_a_blank_token_counts_as_no_token(tmp_path):
+    # as left by `DISCORD_TOKEN=` in a .env copied from .env.example: the console, not the bot
+    code, out, err = await run(tmp_path, DISCORD_TOKEN="  ", PAPERBOT_CORPUS_DIR=str(tmp_path / "none"))
+    assert code == 0, err
+    assert "No DISCORD_TOKEN set" in out and "Starting the Discord bot" not in out
+
+
 async def test_backup_copies_the_live_database(ingested):
     code, _, _ = await run(ingested, "backup", str(ingested / "copy.db"))
     assert code == 0
