@@ -10,6 +10,7 @@ from bot.services.ingest import ingest_bytes
 from bot.llm.embeddings import OpenAIEmbedder
 from bot.llm.errors import LLMError
 from bot.retrieval.embedders import LocalE5Embedder, LocalUseEmbedder
+from bot.retrieval.matching import semantic_scores
 from bot.retrieval.search import Retriever, describe_hits, rerank
 from bot.retrieval.vectors import VectorIndex, count_missing, embed_pending, is_main_facet
 from bot.errors import ConfigurationError
@@ -295,7 +296,8 @@ def test_an_unknown_reranker_setting_is_a_configuration_error():
 
 def test_a_paper_whose_facets_all_match_beats_one_whose_single_facet_matches_a_little_better():
     # The question's topic is in both texts of paper 0 and in one text of paper 1, there a
-    # little more clearly: a paper scores by a soft maximum of its facets, not its best alone.
+    # little more clearly: a paper scores by a soft maximum of its facets, not its best alone,
+    # in search and in watches alike.
     rng = np.random.default_rng(11)
     dim = 64
     topic = rng.standard_normal(dim).astype(np.float32)
@@ -313,3 +315,5 @@ def test_a_paper_whose_facets_all_match_beats_one_whose_single_facet_matches_a_l
     )
     ranked = [paper for paper, _ in index.search(topic, 2)]
     assert ranked == [0, 1]
+    papers, scores = semantic_scores(index, topic[None, :], [0, 1])
+    assert papers == [0, 1] and scores[0, 0] > scores[0, 1]

@@ -20,18 +20,16 @@ from __future__ import annotations
 import numpy as np
 
 from bot.retrieval.lexical import match_expression, parse_query
-from bot.retrieval.vectors import VectorIndex
+from bot.retrieval.vectors import VectorIndex, facet_soft_maximum
 from bot.store import Database
 
 REFERENCE_PAPERS = 500  # enough for a mean and a spread; the cost grows with it
 
 
 def semantic_scores(index: VectorIndex, queries: np.ndarray, paper_ids: list[int]) -> tuple[list[int], np.ndarray]:
-    """(papers found in the index, scores of shape (queries, papers)): each paper's best facet's
-    similarity to each query, transformed and standardized per facet group as
-    `VectorIndex.search` does, for all queries in a few matrix products. Search combines a
-    paper's facets by a soft maximum (`FACET_SOFTNESS`); watches keep the best facet, which
-    their thresholds (2.7 with the reranker, 3.5 without) were measured on."""
+    """(papers found in the index, scores of shape (queries, papers)): each paper's facets'
+    similarities to each query, transformed and standardized per facet group and combined by
+    the soft maximum `VectorIndex.search` uses, for all queries in a few matrix products."""
     rows = np.flatnonzero(np.isin(index.ids, np.asarray(paper_ids, dtype=index.ids.dtype)))
     if not len(rows) or not len(queries):
         return [], np.zeros((len(queries), 0), np.float32)
@@ -45,7 +43,7 @@ def semantic_scores(index: VectorIndex, queries: np.ndarray, paper_ids: list[int
         spreads[:, group] = np.sqrt(np.maximum(spread, 1e-12))
     scores = (queries @ index.matrix[rows].T - offsets[:, groups]) / spreads[:, groups]
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    return ids[starts].tolist(), np.maximum.reduceat(scores, starts, axis=1)
+    return ids[starts].tolist(), facet_soft_maximum(scores, starts)
 
 
 def standardized_scores(index: VectorIndex, queries: np.ndarray, paper_ids: list[int]) -> tuple[list[int], np.ndarray]:

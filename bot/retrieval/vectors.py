@@ -203,6 +203,17 @@ FACET_SOFTNESS = 0.5
 TRANSFORM_BATCH = 50_000
 
 
+def facet_soft_maximum(scores: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each paper's score from its facets' standardized similarities: `scores` has its facets'
+    columns side by side along the last axis, each paper's run beginning at `starts`; the
+    result has one column per paper (`FACET_SOFTNESS`)."""
+    scores = scores.astype(np.float64)
+    best = np.maximum.reduceat(scores, starts, axis=-1)
+    run_lengths = np.diff(np.r_[starts, scores.shape[-1]])
+    weights = np.exp((scores - np.repeat(best, run_lengths, axis=-1)) / FACET_SOFTNESS)
+    return best + FACET_SOFTNESS * np.log(np.add.reduceat(weights, starts, axis=-1))
+
+
 def principal_projection(
     matrix: np.ndarray, dims: int, center: np.ndarray | None = None, sample_rows: int = PROJECTION_SAMPLE
 ) -> np.ndarray:
@@ -380,10 +391,10 @@ class VectorIndex:
         rows, scores = self._scored_rows(query, want)
         top = np.argpartition(scores, len(scores) - want)[-want:]
         # Only facets near a paper's best one add to it, and those are among the best rows.
-        papers, row_paper = np.unique(self.ids[rows[top]], return_inverse=True)
-        best = float(scores[top].max())
-        weights = np.exp((scores[top].astype(np.float64) - best) / FACET_SOFTNESS)
-        soft = best + FACET_SOFTNESS * np.log(np.maximum(np.bincount(row_paper, weights=weights), 1e-300))
+        by_paper = top[np.argsort(self.ids[rows[top]], kind="stable")]
+        ids = self.ids[rows[by_paper]]
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        papers, soft = ids[starts], facet_soft_maximum(scores[by_paper], starts)
         hits = ((int(papers[i]), float(soft[i])) for i in np.argsort(-soft, kind="stable"))
         return [hit for hit in hits if hit[0] not in exclude][:k]
 

@@ -37,13 +37,13 @@ MAX_QUERY_CHARS = 200
 # A paper matches a watch by meaning when it scores this many standard deviations above the
 # query's mean over the library, by the search model alone: when the reranker is off, or has no
 # vector for the paper yet. On the seed corpus (`benchmarks/watches.py --quality`, README) 3.5
-# finds 78% of the papers meant by the 63 dev-set questions and 54% for the 200 plain-words
-# ones, with 0.40 and 0.24 other papers per watch and 300 new papers; Korean 50% and 36%.
+# finds 78% of the papers meant by the 63 dev-set questions and 55% for the 200 plain-words
+# ones, with 0.39 and 0.23 other papers per watch and 300 new papers; Korean 50% and 36%.
 SEMANTIC_THRESHOLD = 3.5
 # With the reranker, the two models' standardized scores are averaged: the average spreads less
-# than either (the models agree only in part), hence a lower threshold. 2.7 finds 83% and 66%,
-# Korean 75% and 52%, with 0.55 and 0.52 other papers per watch and 300 new papers (e5 alone
-# at 3.2 lets through about as many, 0.77 and 0.46, and finds 78% and 60%, Korean 50% and 36%).
+# than either (the models agree only in part), hence a lower threshold. 2.7 finds 83% and 68%,
+# Korean 75% and 56%, with 0.58 and 0.54 other papers per watch and 300 new papers (e5 alone
+# at 3.2 lets through more, 0.71 and 0.47, and finds 83% and 62%, Korean 56% and 36%).
 COMBINED_THRESHOLD = 2.7
 # The columns of `watches` that hold each model's query vector: (model name, vector).
 SEARCH_MODEL_COLUMNS = ("embedder", "vector")
