@@ -207,10 +207,10 @@ def facet_soft_maximum(scores: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Each paper's score from its facets' standardized similarities: `scores` has its facets'
     columns side by side along the last axis, each paper's run beginning at `starts`; the
     result has one column per paper (`FACET_SOFTNESS`)."""
-    scores = scores.astype(np.float64)
     best = np.maximum.reduceat(scores, starts, axis=-1)
-    run_lengths = np.diff(np.r_[starts, scores.shape[-1]])
-    weights = np.exp((scores - np.repeat(best, run_lengths, axis=-1)) / FACET_SOFTNESS)
+    weights = scores - np.repeat(best, np.diff(np.r_[starts, scores.shape[-1]]), axis=-1)
+    weights /= FACET_SOFTNESS  # in place: watches score thousands of queries at once
+    np.exp(weights, out=weights)
     return best + FACET_SOFTNESS * np.log(np.add.reduceat(weights, starts, axis=-1))
 
 
