@@ -1,8 +1,10 @@
 """Retrieval quality on the development sets: lexical, semantic and hybrid, side by side.
 
-    python benchmarks/retrieval.py [--db PATH] [--devset FILE ...]
+    python benchmarks/retrieval.py [--db PATH] [--devset FILE ...] [--corpus DIR ...]
 
-Ingests ../shared/corpus into a fresh database (or reuses --db when it already holds it),
+Ingests ../shared/corpus into a fresh database (or reuses --db when it already holds it; with
+`--corpus ../shared/corpus ../shared/digests`, a larger library where the same questions have
+more neighbours to lose to),
 embeds it with the local embedder and the reranker (several minutes on two shared cores; reuse
 --db to skip that), then asks every question of each development set in each mode and prints
 recall@1, recall@5 and MRR overall, per split of the set when its questions carry one
@@ -110,12 +112,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, help="reuse this database (ingested and embedded)")
     parser.add_argument("--devset", type=Path, nargs="+", default=list(DEVSETS))
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--corpus", type=Path, nargs="+", default=[ROOT.parent / "shared" / "corpus"])
     args = parser.parse_args()
     db_path = args.db or Path(tempfile.mkdtemp()) / "retrieval.db"
     embedder, reranker = LocalE5Embedder(), LocalUseEmbedder()
     async with await Database.open(db_path) as db:
-        await ingest_paths(db, [args.corpus])
+        await ingest_paths(db, args.corpus)
         for model, main_only in ((embedder, False), (reranker, True)):
             started = time.perf_counter()
             embedded = await embed_pending(db, model, main_only=main_only)
