@@ -12,7 +12,7 @@ recall@1, recall@5 and MRR overall, per split of the set when its questions carr
 after both had been looked at many times, to check that changes generalize), and per question
 language, first as the bot searches (with the reranker), then without the reranker for comparison.
 
-The sets (both by default):
+The sets (all three by default):
 - `devset.json`: 63 paraphrases that avoid the titles' words, in English, Chinese,
   Traditional Chinese and Korean. Target: hybrid recall@5 >= 0.9.
 - `devset_plain.json`: 200 questions in plain words about what a paper does (no title words,
@@ -20,6 +20,12 @@ The sets (both by default):
   Japanese, German, Spanish and French (9 tune, 8 holdout and 8 fresh per language), with
   near neighbours (several segmentation, distillation, quantization and evaluation papers).
   Targets: hybrid recall@1 >= 0.85, recall@5 >= 0.95 overall and >= 0.85 in every language.
+- `devset_topics.json`: 26 topics asked as a reading-group member types them into /search ("model
+  quantization", "모델 양자화", "Punktwolken"), each in all eight languages: 208 short queries.
+  A topic has no one right paper: every paper whose title matches its `relevant` pattern (a
+  regular expression, case-insensitive) is right, and the rank reported is the first right
+  paper's. Titles are the judge, so a paper on the topic whose title does not say so counts as
+  wrong: the figures are a floor. No target; it shows how far each language is from English.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -45,16 +52,24 @@ from bot.retrieval.vectors import embed_pending  # noqa: E402
 from bot.services.papers import resolve_paper  # noqa: E402
 from bot.store import Database  # noqa: E402
 
-DEVSETS = (ROOT / "benchmarks" / "devset.json", ROOT / "benchmarks" / "devset_plain.json")
+DEVSETS = tuple(ROOT / "benchmarks" / name for name in ("devset.json", "devset_plain.json", "devset_topics.json"))
 DEPTH = 10
 
 
 @dataclass
 class Answer:
-    """Where one question's right paper came, per mode (None: not in the top DEPTH)."""
+    """Where one question's (first) right paper came, per mode (None: not in the top DEPTH)."""
 
     item: dict
     rank: dict[str, int | None]
+
+
+async def right_papers(db: Database, item: dict) -> set[int]:
+    """The paper a question asks for (`expected`), or every paper on its topic (`relevant`)."""
+    if "expected" in item:
+        return {await resolve_paper(db, item["expected"].removeprefix("title:"))}
+    pattern = re.compile(item["relevant"], re.IGNORECASE)
+    return {paper_id for paper_id, title in await db.fetchall("SELECT id, title FROM papers") if pattern.search(title)}
 
 
 async def ask_all(db: Database, retriever: Retriever, devset: list[dict]) -> tuple[list[Answer], dict[str, float]]:
@@ -62,14 +77,13 @@ async def ask_all(db: Database, retriever: Retriever, devset: list[dict]) -> tup
     answers = []
     latencies: dict[str, list[float]] = {mode: [] for mode in MODES}
     for item in devset:
-        target = await resolve_paper(db, item["expected"].removeprefix("title:"))
+        right = await right_papers(db, item)
         ranks = {}
         for mode in MODES:
             started = time.perf_counter()
             hits = await retriever.search(item["q"], limit=DEPTH, mode=mode)
             latencies[mode].append((time.perf_counter() - started) * 1000)
-            ids = [hit.paper_id for hit in hits]
-            ranks[mode] = ids.index(target) + 1 if target in ids else None
+            ranks[mode] = next((n for n, hit in enumerate(hits, start=1) if hit.paper_id in right), None)
         answers.append(Answer(item, ranks))
     return answers, {mode: statistics.median(values) for mode, values in latencies.items()}
 

@@ -2,6 +2,7 @@
 a wrong id or title would silently score as a miss in benchmarks/retrieval.py."""
 
 import json
+import re
 from collections import Counter, defaultdict
 
 import pytest
@@ -10,8 +11,9 @@ from bot.services.papers import resolve_paper
 from bot.store import Database
 from tests.conftest import PROJECT_ROOT
 
-DEVSETS = sorted((PROJECT_ROOT / "benchmarks").glob("devset*.json"))
 PLAIN = PROJECT_ROOT / "benchmarks" / "devset_plain.json"
+TOPICS = PROJECT_ROOT / "benchmarks" / "devset_topics.json"
+DEVSETS = sorted(set((PROJECT_ROOT / "benchmarks").glob("devset*.json")) - {TOPICS})
 
 
 def questions(path):
@@ -46,3 +48,18 @@ def test_plain_set_splits_are_balanced_across_languages_and_papers():
             fresh_languages[item["expected"]].add(item["lang"])
     crowded = {paper: langs for paper, langs in fresh_languages.items() if len(langs) > 2}
     assert not crowded, f"fresh papers asked in more than two languages: {crowded}"
+
+
+async def test_every_topic_has_papers_in_the_corpus_and_is_asked_in_every_language(corpus_db):
+    # A topic's right papers are those whose title matches its pattern: a pattern matching
+    # nothing would score every answer as wrong.
+    items = questions(TOPICS)
+    async with await Database.open(corpus_db) as db:
+        titles = [title for (title,) in await db.fetchall("SELECT title FROM papers")]
+    languages = {item["lang"] for item in questions(PLAIN)}
+    asked = defaultdict(set)
+    for item in items:
+        asked[item["topic"]].add(item["lang"])
+        assert any(re.search(item["relevant"], title, re.IGNORECASE) for title in titles), item
+    assert all(langs == languages for langs in asked.values()), asked
+    assert len({item["q"] for item in items}) == len(items), "a query is asked twice"
